@@ -1,0 +1,3 @@
+"""identvae: reproduce 'Embrace the Gap' (IMA in VAEs) and the iVAE papers."""
+
+__version__ = "0.1.0"
