@@ -28,6 +28,7 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{suffix}", dir=path.parent)
     os.close(fd)
     tmp = Path(tmp)
+    os.chmod(tmp, 0o644)  # mkstemp makes files owner-only; results are meant to be shared
     try:
         yield tmp
         os.replace(tmp, path)
@@ -57,7 +58,9 @@ def _finite_or_none(value: Any) -> Any:
 
 
 def write_json(path: str | os.PathLike, data: Any) -> None:
-    text = json.dumps(_finite_or_none(json.loads(json.dumps(data, default=_json_default))), indent=2)
+    text = json.dumps(
+        _finite_or_none(json.loads(json.dumps(data, default=_json_default))), indent=2
+    )
     with atomic_path(path) as tmp:
         tmp.write_text(text + "\n")
 

@@ -1,0 +1,36 @@
+"""Checks of the validated config that a JSON schema cannot express, run at parse time so that a
+bad value fails before any job starts, with the key named."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from identvae import sweeps
+
+
+class ConfigError(ValueError):
+    """A config value that cannot work; the message names the key."""
+
+
+def check_config(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Return the enabled experiments after checking each of them."""
+    experiments = config.get("experiments") or {}
+    enabled = {name: exp for name, exp in experiments.items() if exp.get("enabled", True)}
+    if not enabled:
+        raise ConfigError("config: no experiment is enabled under 'experiments'")
+    for name, exp in enabled.items():
+        where = f"experiments.{name}"
+        split = exp["data"]["split"]
+        if not math.isclose(sum(split), 1.0, abs_tol=1e-6):
+            raise ConfigError(f"{where}.data.split must sum to 1, got {split} (sum {sum(split)})")
+        if exp["data"]["n_samples"] * split[1] < exp["train"]["metric_batch_size"]:
+            raise ConfigError(
+                f"{where}.data.n_samples = {exp['data']['n_samples']} leaves fewer validation "
+                f"samples than one metric batch ({exp['train']['metric_batch_size']})"
+            )
+        try:
+            sweeps.expand_runs(name, exp)
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
+    return enabled

@@ -1,0 +1,84 @@
+"""Every metric of one validation check, for all runs of an ensemble at once.
+
+Definitions follow spec section 2 (Metrics): batch and full MCC (Pearson and Spearman), batch-mean
+-Jacobian and local c_IMA of the learned decoder, and the self-consistency diagnostics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from identvae.metrics.ima import batch_mean_cima, global_cima
+from identvae.metrics.mcc import batch_mcc, mcc
+from identvae.models.ensemble import Params
+from identvae.models.priors import log_prior_curvature, sample_prior
+from identvae.models.vae import VAEConfig, decode, decoder_jacobian, encode, neg_elbo, to_latent
+
+
+def _batch_means(t: torch.Tensor, batch_size: int) -> torch.Tensor:
+    """Means over consecutive batches of axis 1 (the last partial batch kept if it has >= 2)."""
+    n = t.shape[1]
+    starts = [s for s in range(0, n, batch_size) if min(n, s + batch_size) - s >= 2]
+    return torch.stack([t[:, s : s + batch_size].mean(1) for s in starts], 1)
+
+
+@torch.no_grad()
+def evaluate_vae(
+    cfg: VAEConfig,
+    params: Params,
+    x: torch.Tensor,
+    sources: torch.Tensor,
+    gamma2: torch.Tensor,
+    beta: torch.Tensor,
+    generators: list[torch.Generator],
+    batch_size: int = 64,
+) -> list[dict[str, Any]]:
+    """Metrics per run. x [R, N, d] and sources [R, N, n] of the validation set; one generator per
+    run draws the posterior samples. Returns one dict of floats per run."""
+    runs, n_val = x.shape[:2]
+    n = cfg.latent_dim
+    dev = x.device
+    eps = torch.stack([torch.randn(n_val, n, generator=g) for g in generators]).to(dev)
+    loss, parts = neg_elbo(cfg, params, x, eps, gamma2, beta)
+    z = parts["z"]  # sampled latents, after the sigmoid for bounded priors
+    mu, logvar = encode(cfg, params, x)
+    z_mean = to_latent(cfg, mu)
+
+    s_np, z_np, zm_np = (t.double().cpu().numpy() for t in (sources, z, z_mean))
+    out: dict[str, np.ndarray] = {
+        "val_neg_elbo": loss.double().cpu().numpy(),
+        "val_rec_sq_err": parts["sq_err"].mean(1).double().cpu().numpy(),
+        "val_kl": parts["kl"].mean(1).double().cpu().numpy(),
+    }
+    for method, suffix in (("pearson", ""), ("spearman", "_spearman")):
+        out[f"mcc_batch{suffix}"] = np.asarray(batch_mcc(s_np, z_np, batch_size, method))
+        out[f"mcc_full{suffix}"] = np.asarray(mcc(s_np, zm_np, method))
+
+    jac = decoder_jacobian(cfg, params, z)  # [R, N, d, n] at the sampled latents
+    out["cima_batch"] = batch_mean_cima(jac, batch_size).cpu().numpy()
+    out["cima_local"] = global_cima(jac).cpu().numpy()
+
+    # Self-consistency: decoding the posterior mean should give back x ...
+    mse_obs = ((x - decode(cfg, params, z_mean)) ** 2).mean((1, 2))
+    out["mse_obs_decoded_mean_latents"] = mse_obs.double().cpu().numpy()
+    out["gamma2_mle"] = (1.0 / mse_obs).double().cpu().numpy()
+    # ... and encoding decoded prior samples should give back the latents.
+    z0 = torch.stack(
+        [sample_prior(cfg.prior, (n_val, n), g, cfg.prior_config) for g in generators]
+    ).to(dev, torch.float32)
+    z0_back = to_latent(cfg, encode(cfg, params, decode(cfg, params, z0))[0])
+    out["mse_sources_mean_decoded_sources"] = ((z0 - z0_back) ** 2).mean((1, 2)).cpu().numpy()
+
+    # Posterior variances against the self-consistency prediction
+    # 1 / (-(log p0)'' + gamma2 ||Jbar_k||^2), Jbar the batch-mean decoder Jacobian.
+    var = _batch_means(logvar.exp(), batch_size).mean(1)  # [R, n]
+    col_norm2 = (_batch_means(jac, batch_size) ** 2).sum(-2)  # [R, batches, n]
+    predicted = 1.0 / (log_prior_curvature(cfg.prior) + gamma2[:, None, None] * col_norm2)
+    predicted = predicted.mean(1)
+    for k in range(n):
+        out[f"latent_variance_{k}"] = var[:, k].double().cpu().numpy()
+        out[f"predicted_variance_{k}"] = predicted[:, k].double().cpu().numpy()
+
+    return [{key: float(v[r]) for key, v in out.items()} for r in range(runs)]

@@ -1,0 +1,133 @@
+"""One training job: a chunk of runs in, one directory per run out.
+
+Each run directory (results/<exp>/runs/<run_id>/) holds config.json (the resolved settings),
+history.csv (one row per validation check), final.json (status and metrics at the selected check)
+and model.pt (weights at the selected check). A directory is assembled under a temporary name and
+renamed into place, so a run directory is either complete or absent."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+
+import identvae
+from identvae.data import datasets
+from identvae.io import write_json
+from identvae.models.vae import VAEConfig
+from identvae.train.ensemble import RunResult, RunSpec, TrainConfig, resolve_device, train_ensemble
+
+
+def model_config(spec: dict[str, Any], obs_dim: int) -> VAEConfig:
+    m = spec["model"]
+    return VAEConfig(
+        obs_dim=obs_dim,
+        latent_dim=m["latent_dim"],
+        prior=m["prior"],
+        n_layers=m["n_layers"],
+        hidden_factor=m["hidden_factor"],
+        beta_learned=m.get("beta_learned", False),
+    )
+
+
+def train_config(spec: dict[str, Any]) -> TrainConfig:
+    t = spec["train"]
+    return TrainConfig(
+        lr=t["lr"],
+        batch_size=t["batch_size"],
+        max_epochs=t["max_epochs"],
+        val_every=t["val_every"],
+        patience=t["patience"],
+        metric_batch_size=t.get("metric_batch_size", 64),
+    )
+
+
+def write_run(run_dir: Path, config: dict[str, Any], result: RunResult) -> None:
+    """Write one run directory atomically (temporary directory, then rename)."""
+    run_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{run_dir.name}.", dir=run_dir.parent))
+    try:
+        write_json(tmp / "config.json", config)
+        pd.DataFrame(result.history).to_csv(tmp / "history.csv", index=False)
+        best = result.best or {}
+        write_json(
+            tmp / "final.json",
+            {
+                "run_id": result.spec.run_id,
+                "status": result.status,
+                "selected_epoch": best.get("epoch"),
+                "epochs_trained": result.epochs_trained,
+                "stopped_early": result.stopped_early,
+                "metrics": {k: v for k, v in best.items() if k != "epoch"},
+            },
+        )
+        torch.save(result.state or {}, tmp / "model.pt")
+        if run_dir.exists():
+            old = run_dir.with_name(f".{run_dir.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(run_dir, old)
+            os.replace(tmp, run_dir)
+            shutil.rmtree(old)
+        else:
+            os.replace(tmp, run_dir)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def run_chunk(
+    spec: dict[str, Any],
+    data_paths: dict[str, str],
+    runs_dir: str | Path,
+    manifest_path: str | Path,
+    device: str = "auto",
+    threads: int = 1,
+    progress: bool = True,
+) -> list[RunResult]:
+    """Train the chunk's runs together and write their run directories, then the manifest."""
+    torch.set_num_threads(threads)
+    loaded = {data_id: datasets.load(path) for data_id, path in data_paths.items()}
+    obs_dim = next(iter(loaded.values())).observations.shape[1]
+    model_cfg, train_cfg = model_config(spec, obs_dim), train_config(spec)
+    runs = [
+        RunSpec(r["run_id"], r["data_id"], r["model_seed"], r["gamma2"], r["beta"])
+        for r in spec["runs"]
+    ]
+    dev = resolve_device(device)
+    results = train_ensemble(
+        model_cfg,
+        train_cfg,
+        runs,
+        loaded,
+        device=str(dev),
+        progress=progress,
+        desc=f"{spec['experiment']}/{spec['chunk']} ({len(runs)} runs, {dev})",
+    )
+    versions = {"identvae": identvae.__version__, "torch": torch.__version__}
+    for run, result in zip(spec["runs"], results, strict=True):
+        config = {
+            "experiment": spec["experiment"],
+            "run_id": run["run_id"],
+            "chunk": spec["chunk"],
+            "data": spec["data"] | {"seed": run["data_seed"], "path": data_paths[run["data_id"]]},
+            "model": spec["model"],
+            "train": spec["train"] | {"gamma2": run["gamma2"], "beta": run["beta"]},
+            "model_seed": run["model_seed"],
+            "data_seed": run["data_seed"],
+            "device": str(dev),
+            "versions": versions,
+        }
+        write_run(Path(runs_dir) / run["run_id"], config, result)
+    write_json(
+        manifest_path,
+        {
+            "experiment": spec["experiment"],
+            "chunk": spec["chunk"],
+            "runs": {r.spec.run_id: r.status for r in results},
+        },
+    )
+    return results

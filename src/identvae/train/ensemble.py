@@ -1,0 +1,240 @@
+"""The ensemble trainer: R VAE runs trained at once in one process.
+
+Parameters are stacked along a leading run axis and every run has its own generator (initial
+weights, minibatch order, reparameterisation noise), its own gamma2 and beta, its own dataset, its own
+early stopping and its own best checkpoint. Adam is elementwise and each run's loss depends only on
+its own parameters, so the runs stay mathematically independent: training R runs together gives
+the same numbers as training each alone. Runs that stop (early stopping or divergence) are removed
+from the stacked tensors, so they cost nothing afterwards and never change again."""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from identvae.data.datasets import Dataset
+from identvae.metrics.evaluate import evaluate_vae
+from identvae.models.ensemble import Params, run_state_dict, select_runs
+from identvae.models.vae import VAEConfig, init_vae, neg_elbo
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Settings shared by every run of an ensemble."""
+
+    lr: float = 1e-3
+    batch_size: int = 64
+    max_epochs: int = 400
+    val_every: int = 5
+    patience: int = 5
+    metric_batch_size: int = 64
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """What may differ between the runs of one ensemble."""
+
+    run_id: str
+    data_id: str
+    model_seed: int
+    gamma2: float
+    beta: float = 1.0
+
+
+@dataclass
+class RunResult:
+    spec: RunSpec
+    status: str = "running"  # -> "ok" | "diverged"
+    history: list[dict[str, Any]] = field(default_factory=list)
+    best: dict[str, Any] | None = None  # history row of the selected check
+    state: dict[str, torch.Tensor] | None = None  # weights at the selected check
+    epochs_trained: int = 0
+    stopped_early: bool = False
+    bad_checks: int = 0
+
+    @property
+    def best_val(self) -> float:
+        return self.best["val_neg_elbo"] if self.best else math.inf
+
+
+def run_generators(seed: int) -> tuple[torch.Generator, torch.Generator]:
+    """Two independent CPU generators per run: one for training (init, order, noise), one for
+    evaluation, so how often a run is evaluated never changes how it trains."""
+    seeds = np.random.SeedSequence(seed).generate_state(2, dtype=np.uint64)
+    return tuple(torch.Generator().manual_seed(int(s) >> 1) for s in seeds)
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def _stack_part(datasets: list[Dataset], part: str) -> tuple[torch.Tensor, torch.Tensor]:
+    pairs = [ds.part(part) for ds in datasets]
+    sizes = {len(s) for s, _ in pairs}
+    if len(sizes) != 1:
+        raise ValueError(f"datasets of one ensemble must have equal {part} sizes, got {sizes}")
+    sources = torch.as_tensor(np.stack([s for s, _ in pairs]), dtype=torch.float32)
+    obs = torch.as_tensor(np.stack([x for _, x in pairs]), dtype=torch.float32)
+    return sources, obs
+
+
+class _Ensemble:
+    """The live, stacked state of the runs still training."""
+
+    def __init__(self, params: Params, lr: float, rows: list[int], **per_run: torch.Tensor):
+        self.lr = lr
+        self.params = {k: v.detach().clone().requires_grad_() for k, v in params.items()}
+        self.opt = torch.optim.Adam(self.params.values(), lr=lr, foreach=True)
+        self.rows = rows  # index into the chunk's runs, per stacked row
+        self.per_run = per_run
+
+    def keep(self, keep_rows: list[int]) -> None:
+        """Drop the stacked rows not in keep_rows, optimiser state included."""
+        idx = torch.tensor(
+            [self.rows.index(r) for r in keep_rows], dtype=torch.long, device=self.device
+        )
+        old_params, old_opt = self.params, self.opt
+        self.params = {k: v.detach()[idx].clone().requires_grad_() for k, v in old_params.items()}
+        self.opt = torch.optim.Adam(self.params.values(), lr=self.lr, foreach=True)
+        for old, new in zip(old_params.values(), self.params.values(), strict=True):
+            if old in old_opt.state:
+                st = old_opt.state[old]
+                self.opt.state[new] = {
+                    "step": st["step"].clone(),
+                    "exp_avg": st["exp_avg"][idx].clone(),
+                    "exp_avg_sq": st["exp_avg_sq"][idx].clone(),
+                }
+        self.per_run = {k: v[idx] for k, v in self.per_run.items()}
+        self.rows = list(keep_rows)
+
+    @property
+    def device(self) -> torch.device:
+        return next(iter(self.params.values())).device
+
+
+def train_ensemble(
+    model_cfg: VAEConfig,
+    train_cfg: TrainConfig,
+    runs: list[RunSpec],
+    datasets: dict[str, Dataset],
+    device: str = "auto",
+    progress: bool = True,
+    desc: str = "train",
+) -> list[RunResult]:
+    """Train all runs; return each run's history, selected check and weights."""
+    dev = resolve_device(device)
+    data_ids = sorted({r.data_id for r in runs})
+    missing = [d for d in data_ids if d not in datasets]
+    if missing:
+        raise KeyError(f"runs refer to datasets that were not given: {missing}")
+    ordered = [datasets[d] for d in data_ids]
+    _, x_train = _stack_part(ordered, "train")
+    val_sources, x_val = _stack_part(ordered, "val")
+    x_train, x_val, val_sources = x_train.to(dev), x_val.to(dev), val_sources.to(dev)
+    n_train, batch = x_train.shape[1], train_cfg.batch_size
+    n_latent = model_cfg.latent_dim
+
+    gens = [run_generators(r.model_seed) for r in runs]
+    results = [RunResult(spec=r) for r in runs]
+    ens = _Ensemble(
+        {k: v.to(dev) for k, v in init_vae(model_cfg, [g for g, _ in gens]).items()},
+        train_cfg.lr,
+        rows=list(range(len(runs))),
+        gamma2=torch.tensor([r.gamma2 for r in runs], dtype=torch.float32, device=dev),
+        beta=torch.tensor([r.beta for r in runs], dtype=torch.float32, device=dev),
+        data=torch.tensor([data_ids.index(r.data_id) for r in runs], device=dev),
+    )
+
+    bar = tqdm(
+        total=train_cfg.max_epochs,
+        desc=desc,
+        unit="epoch",
+        file=sys.stderr,
+        disable=not progress,
+        mininterval=2.0,
+    )
+    t0 = time.perf_counter()
+    for epoch in range(1, train_cfg.max_epochs + 1):
+        if not ens.rows:
+            break
+        # Each run draws its minibatch order and noise for the whole epoch from its own generator.
+        order = torch.stack([torch.randperm(n_train, generator=gens[r][0]) for r in ens.rows])
+        noise = torch.stack(
+            [torch.randn(n_train, n_latent, generator=gens[r][0]) for r in ens.rows]
+        )
+        order, noise = order.to(dev), noise.to(dev)
+        data_idx = ens.per_run["data"][:, None]
+        loss_sum = torch.zeros(len(ens.rows), device=dev)
+        for start in range(0, n_train, batch):
+            idx = order[:, start : start + batch]
+            loss, _ = neg_elbo(
+                model_cfg,
+                ens.params,
+                x_train[data_idx, idx],
+                noise[:, start : start + batch],
+                ens.per_run["gamma2"],
+                ens.per_run["beta"],
+            )
+            ens.opt.zero_grad(set_to_none=True)
+            loss.sum().backward()
+            ens.opt.step()
+            loss_sum += loss.detach() * idx.shape[1]
+        train_loss = (loss_sum / n_train).cpu()
+        for row, r in enumerate(ens.rows):
+            results[r].epochs_trained = epoch
+
+        diverged = [r for row, r in enumerate(ens.rows) if not torch.isfinite(train_loss[row])]
+        if epoch % train_cfg.val_every == 0 or epoch == train_cfg.max_epochs or diverged:
+            rows = evaluate_vae(
+                model_cfg,
+                ens.params,
+                x_val[ens.per_run["data"]],
+                val_sources[ens.per_run["data"]],
+                ens.per_run["gamma2"],
+                ens.per_run["beta"],
+                [gens[r][1] for r in ens.rows],
+                train_cfg.metric_batch_size,
+            )
+            stopped = []
+            for row, r in enumerate(ens.rows):
+                res = results[r]
+                metrics = {
+                    "epoch": epoch,
+                    "train_neg_elbo": float(train_loss[row]),
+                    **rows[row],
+                    "wall_time_s": time.perf_counter() - t0,
+                }
+                res.history.append(metrics)
+                if r in diverged or not math.isfinite(metrics["val_neg_elbo"]):
+                    res.status = "diverged"
+                    stopped.append(r)
+                    continue
+                if metrics["val_neg_elbo"] < res.best_val:
+                    res.best, res.bad_checks = metrics, 0
+                    res.state = run_state_dict(ens.params, row)
+                else:
+                    res.bad_checks += 1
+                    if res.bad_checks >= train_cfg.patience:
+                        res.status, res.stopped_early = "ok", True
+                        stopped.append(r)
+            if stopped:
+                ens.keep([r for r in ens.rows if r not in stopped])
+        bar.update(1)
+        bar.set_postfix(active=len(ens.rows), refresh=False)
+    bar.close()
+    for res in results:
+        if res.status == "running":
+            res.status = "ok"
+    return results
+
+
+__all__ = ["RunResult", "RunSpec", "TrainConfig", "resolve_device", "select_runs", "train_ensemble"]

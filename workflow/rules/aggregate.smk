@@ -1,0 +1,78 @@
+rule summary:
+    input:
+        chunk_manifests,
+    output:
+        "results/{exp}/summary.csv",
+    params:
+        runs_dir=lambda wildcards: f"results/{wildcards.exp}/runs",
+        run_ids=run_ids,
+    log:
+        "results/{exp}/logs/summary.log",
+    localrule: True
+    conda:
+        ENV
+    script:
+        "../scripts/summary.py"
+
+
+rule figure:
+    input:
+        "results/{exp}/summary.csv",
+    output:
+        pdf=report(
+            "results/figures/{exp}.pdf",
+            caption="../report/figure.rst",
+            category="Figures",
+        ),
+        png="results/figures/{exp}.png",
+        caption="results/figures/{exp}.caption.md",
+    params:
+        exp=lambda wildcards: wildcards.exp,
+        settings=experiment,
+        preset=config["preset"],
+    log:
+        "results/logs/figure_{exp}.log",
+    localrule: True
+    conda:
+        ENV
+    script:
+        "../scripts/figure.py"
+
+
+rule table:
+    input:
+        "results/{exp}/summary.csv",
+    output:
+        csv=report("results/tables/{exp}.csv", category="Tables"),
+        md="results/tables/{exp}.md",
+        tex="results/tables/{exp}.tex",
+    params:
+        exp=lambda wildcards: wildcards.exp,
+    log:
+        "results/logs/table_{exp}.log",
+    localrule: True
+    conda:
+        ENV
+    script:
+        "../scripts/table.py"
+
+
+rule claims:
+    input:
+        expand("results/{exp}/summary.csv", exp=EXPERIMENTS),
+    output:
+        report(
+            "results/claims.csv",
+            caption="../report/claims.rst",
+            category="Claims",
+        ),
+    params:
+        experiments=list(EXPERIMENTS),
+        settings=EXPERIMENTS,
+    log:
+        "results/logs/claims.log",
+    localrule: True
+    conda:
+        ENV
+    script:
+        "../scripts/claims.py"

@@ -1,0 +1,52 @@
+# Config helpers: which experiments run, how their sweeps expand into runs and chunks.
+# Only light imports here: this runs every time the workflow is parsed.
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(workflow.basedir) / "src"))
+
+from identvae import sweeps
+from identvae.config import check_config
+
+EXPERIMENTS = check_config(config)
+ENV = "../../envs/identvae.yaml"
+
+
+wildcard_constraints:
+    exp="|".join(EXPERIMENTS) or "no-experiment-enabled",
+    chunk=r"chunk\d{3}",
+    data_id=r"seed=\d+",
+
+
+def experiment(wildcards):
+    return EXPERIMENTS[wildcards.exp]
+
+
+def chunk_spec(wildcards):
+    return sweeps.chunk_spec(wildcards.exp, experiment(wildcards), wildcards.chunk)
+
+
+def chunk_data_paths(wildcards):
+    runs = sweeps.chunk_runs(wildcards.exp, experiment(wildcards), wildcards.chunk)
+    ids = sorted({run["data_id"] for run in runs})
+    return {data_id: f"results/{wildcards.exp}/data/{data_id}.npz" for data_id in ids}
+
+
+def chunk_manifests(wildcards):
+    chunks = sweeps.chunk_ids(wildcards.exp, experiment(wildcards))
+    return [f"results/{wildcards.exp}/chunks/{chunk}.json" for chunk in chunks]
+
+
+def run_ids(wildcards):
+    return [run["run_id"] for run in sweeps.expand_runs(wildcards.exp, experiment(wildcards))]
+
+
+def all_targets():
+    targets = ["results/claims.csv"]
+    for name in EXPERIMENTS:
+        targets += [
+            f"results/figures/{name}.pdf",
+            f"results/figures/{name}.png",
+            f"results/tables/{name}.csv",
+        ]
+    return targets

@@ -1,0 +1,15 @@
+import pandas as pd
+
+from identvae.experiments import load
+from identvae.figures.style import save_figure
+from identvae.io import write_text
+from identvae.logs import to_log
+
+with to_log(snakemake.log[0]):
+    experiment = load(snakemake.params.exp)
+    summary = pd.read_csv(snakemake.input[0])
+    extras = experiment.extras(snakemake.params.settings)
+    save_figure(experiment.figure(summary, **extras), snakemake.output.pdf, snakemake.output.png)
+    caption = experiment.caption(summary, **extras)
+    write_text(snakemake.output.caption, f"{caption} (Preset: {snakemake.params.preset}.)\n")
+    print(caption)
