@@ -3,14 +3,14 @@ rule summary:
         chunk_manifests,
     output:
         "results/{exp}/summary.csv",
-    params:
-        runs_dir=lambda wildcards: f"results/{wildcards.exp}/runs",
-        run_ids=run_ids,
     log:
         "results/{exp}/logs/summary.log",
     localrule: True
     conda:
         ENV
+    params:
+        runs_dir=lambda wildcards: f"results/{wildcards.exp}/runs",
+        run_ids=run_ids,
     script:
         "../scripts/summary.py"
 
@@ -26,15 +26,15 @@ rule figure:
         ),
         png="results/figures/{exp}.png",
         caption="results/figures/{exp}.caption.md",
-    params:
-        exp=lambda wildcards: wildcards.exp,
-        settings=experiment,
-        preset=config["preset"],
     log:
         "results/logs/figure_{exp}.log",
     localrule: True
     conda:
         ENV
+    params:
+        exp=lambda wildcards: wildcards.exp,
+        settings=experiment,
+        preset=config["preset"],
     script:
         "../scripts/figure.py"
 
@@ -46,13 +46,13 @@ rule table:
         csv=report("results/tables/{exp}.csv", category="Tables"),
         md="results/tables/{exp}.md",
         tex="results/tables/{exp}.tex",
-    params:
-        exp=lambda wildcards: wildcards.exp,
     log:
         "results/logs/table_{exp}.log",
     localrule: True
     conda:
         ENV
+    params:
+        exp=lambda wildcards: wildcards.exp,
     script:
         "../scripts/table.py"
 
@@ -66,13 +66,13 @@ rule claims:
             caption="../report/claims.rst",
             category="Claims",
         ),
-    params:
-        experiments=list(EXPERIMENTS),
-        settings=EXPERIMENTS,
     log:
         "results/logs/claims.log",
     localrule: True
     conda:
         ENV
+    params:
+        experiments=list(EXPERIMENTS),
+        settings=EXPERIMENTS,
     script:
         "../scripts/claims.py"

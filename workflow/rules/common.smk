@@ -38,7 +38,10 @@ def chunk_manifests(wildcards):
 
 
 def run_ids(wildcards):
-    return [run["run_id"] for run in sweeps.expand_runs(wildcards.exp, experiment(wildcards))]
+    return [
+        run["run_id"]
+        for run in sweeps.expand_runs(wildcards.exp, experiment(wildcards))
+    ]
 
 
 def all_targets():

@@ -1,13 +1,13 @@
 rule dataset:
     output:
         "results/{exp}/data/{data_id}.npz",
-    params:
-        data=lambda wildcards: experiment(wildcards)["data"],
-        seed=lambda wildcards: sweeps.data_seed(wildcards.data_id),
     log:
         "results/{exp}/logs/dataset_{data_id}.log",
     localrule: True
     conda:
         ENV
+    params:
+        data=lambda wildcards: experiment(wildcards)["data"],
+        seed=lambda wildcards: sweeps.data_seed(wildcards.data_id),
     script:
         "../scripts/dataset.py"

@@ -4,22 +4,22 @@ rule train:
         lambda wildcards: list(chunk_data_paths(wildcards).values()),
     output:
         "results/{exp}/chunks/{chunk}.json",
-    params:
-        spec=chunk_spec,
-        data_paths=chunk_data_paths,
-        runs_dir=lambda wildcards: f"results/{wildcards.exp}/runs",
-        device=config["device"],
-        progress=config["progress"],
-    threads: config["threads_per_job"]
-    resources:
-        mem_mb=lambda wildcards: experiment(wildcards)["resources"]["mem_mb"],
-        runtime=lambda wildcards: experiment(wildcards)["resources"]["runtime"],
-        gpu=lambda wildcards: experiment(wildcards)["resources"]["gpu"],
     log:
         "results/{exp}/logs/train_{chunk}.log",
     benchmark:
         "results/{exp}/benchmarks/train_{chunk}.tsv"
     conda:
         ENV
+    threads: config["threads_per_job"]
+    resources:
+        mem_mb=lambda wildcards: experiment(wildcards)["resources"]["mem_mb"],
+        runtime=lambda wildcards: experiment(wildcards)["resources"]["runtime"],
+        gpu=lambda wildcards: experiment(wildcards)["resources"]["gpu"],
+    params:
+        spec=chunk_spec,
+        data_paths=chunk_data_paths,
+        runs_dir=lambda wildcards: f"results/{wildcards.exp}/runs",
+        device=config["device"],
+        progress=config["progress"],
     script:
         "../scripts/train.py"

@@ -102,7 +102,7 @@ def save(dataset: Dataset, path: str | Path) -> None:
 
 
 def load(path: str | Path) -> Dataset:
-    """Load a dataset file; a missing, truncated or malformed file raises ArtifactError naming it."""
+    """Load a dataset file; a missing, truncated or malformed file raises ArtifactError."""
     path = Path(path)
     try:
         with np.load(path, allow_pickle=False) as f:

@@ -1,9 +1,9 @@
 """The ensemble trainer: R VAE runs trained at once in one process.
 
 Parameters are stacked along a leading run axis and every run has its own generator (initial
-weights, minibatch order, reparameterisation noise), its own gamma2 and beta, its own dataset, its own
-early stopping and its own best checkpoint. Adam is elementwise and each run's loss depends only on
-its own parameters, so the runs stay mathematically independent: training R runs together gives
+weights, minibatch order, reparameterisation noise), its own gamma2 and beta, its own dataset, its
+own early stopping and its own best checkpoint. Adam is elementwise and each run's loss depends only
+on its own parameters, so the runs stay mathematically independent: training R runs together gives
 the same numbers as training each alone. Runs that stop (early stopping or divergence) are removed
 from the stacked tensors, so they cost nothing afterwards and never change again."""
 
@@ -189,7 +189,7 @@ def train_ensemble(
             ens.opt.step()
             loss_sum += loss.detach() * idx.shape[1]
         train_loss = (loss_sum / n_train).cpu()
-        for row, r in enumerate(ens.rows):
+        for r in ens.rows:
             results[r].epochs_trained = epoch
 
         diverged = [r for row, r in enumerate(ens.rows) if not torch.isfinite(train_loss[row])]

@@ -1,0 +1,103 @@
+"""Bad config fails at parse time, before any job, with the offending key named."""
+
+import copy
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
+
+from identvae.config import ConfigError, check_config
+
+ROOT = Path(__file__).resolve().parents[1]
+SCHEMA = str(ROOT / "workflow/schemas/config.schema.yaml")
+E1 = "etg_moebius_gamma"
+
+
+def load(name="config/config.yaml"):
+    return yaml.safe_load((ROOT / name).read_text())
+
+
+def validated(cfg):
+    validate(cfg, SCHEMA)
+    return cfg
+
+
+@pytest.mark.parametrize("preset", ["config/config.yaml", "config/presets/paper.yaml"])
+def test_shipped_configs_validate(preset):
+    cfg = load()
+    if preset != "config/config.yaml":  # presets are merged on top of the default
+        for name, exp in load(preset)["experiments"].items():
+            for key, value in exp.items():
+                if isinstance(value, dict):
+                    cfg["experiments"][name][key] |= value
+                else:
+                    cfg["experiments"][name][key] = value
+    check_config(validated(cfg))
+
+
+def test_defaults_are_filled_in():
+    cfg = load()
+    del cfg["experiments"][E1]["train"]["patience"]
+    assert validated(cfg)["experiments"][E1]["train"]["patience"] == 5
+
+
+@pytest.mark.parametrize(
+    ("mutate", "expected"),
+    [
+        (lambda c: c["experiments"][E1]["train"].update(gama2=3.0), "gama2"),
+        (lambda c: c["experiments"][E1]["train"].update(lr="fast"), "'fast' is not of type"),
+        (lambda c: c["experiments"].update(etg_mobius_gamma={}), "etg_mobius_gamma"),
+        (lambda c: c["experiments"][E1]["sweep"].update(gamma2=[1.0e4, -1.0]), "-1.0"),
+        (lambda c: c["experiments"][E1]["sweep"].update(model_seed=[]), "model_seed"),
+        (lambda c: c["experiments"][E1]["sweep"].update(gamma2=["1e4"]), "'1e4' is not of type"),
+        (lambda c: c.update(device="tpu"), "tpu"),
+    ],
+)
+def test_schema_rejects_bad_values_naming_them(mutate, expected):
+    cfg = copy.deepcopy(load())
+    mutate(cfg)
+    with pytest.raises(WorkflowError, match=expected) as err:
+        validate(cfg, SCHEMA)
+    assert "Failed validating" in str(err.value)
+
+
+def test_check_config_names_keys_the_schema_cannot_check():
+    cfg = validated(load())
+    cfg["experiments"][E1]["data"]["split"] = [0.7, 0.2, 0.2]
+    with pytest.raises(ConfigError, match=rf"experiments\.{E1}\.data\.split"):
+        check_config(cfg)
+    cfg = validated(load())
+    cfg["experiments"][E1]["enabled"] = False
+    with pytest.raises(ConfigError, match="no experiment is enabled"):
+        check_config(cfg)
+
+
+def test_snakemake_refuses_a_typo_before_any_job(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(f"experiments:\n  {E1}:\n    train:\n      patiense: 3\n")
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "-n",
+            "--cores",
+            "1",
+            "--configfile",
+            str(bad),
+            "--directory",
+            str(tmp_path),
+            "-s",
+            str(ROOT / "Snakefile"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert proc.returncode != 0
+    assert "patiense" in proc.stdout + proc.stderr
+    assert not (tmp_path / "results").exists()

@@ -1,0 +1,119 @@
+"""End to end: the smoke preset through the real snakemake command, in a scratch directory."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+from identvae.cli import main as cli_main
+
+ROOT = Path(__file__).resolve().parents[1]
+E1 = "etg_moebius_gamma"
+pytestmark = pytest.mark.workflow
+
+
+def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "--cores",
+            "2",
+            "-s",
+            str(ROOT / "Snakefile"),
+            "--directory",
+            str(workdir),
+            "--configfile",
+            str(ROOT / "config/presets/smoke.yaml"),
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("smoke")
+    proc = snakemake(workdir)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return workdir / "results"
+
+
+def test_every_target_is_written(smoke):
+    for path in [
+        f"figures/{E1}.pdf",
+        f"figures/{E1}.png",
+        f"figures/{E1}.caption.md",
+        f"tables/{E1}.csv",
+        f"tables/{E1}.md",
+        f"tables/{E1}.tex",
+        "claims.csv",
+    ]:
+        assert (smoke / path).stat().st_size > 0, path
+    assert (smoke / f"figures/{E1}.png").read_bytes()[:4] == b"\x89PNG"
+    assert (smoke / f"figures/{E1}.pdf").read_bytes()[:4] == b"%PDF"
+
+
+def test_every_run_has_its_directory_and_a_row(smoke):
+    summary = pd.read_csv(smoke / E1 / "summary.csv")
+    # smoke sweep: 2 gamma2 x 2 seeds, in chunks of 2
+    assert len(summary) == 4
+    assert set(summary["gamma2"]) == {10.0, 1e4}
+    assert sorted(p.name for p in (smoke / E1 / "chunks").iterdir()) == [
+        "chunk000.json",
+        "chunk001.json",
+    ]
+    for run_id in summary["run_id"]:
+        run_dir = smoke / E1 / "runs" / run_id
+        config = json.loads((run_dir / "config.json").read_text())
+        final = json.loads((run_dir / "final.json").read_text())
+        history = pd.read_csv(run_dir / "history.csv")
+        assert config["run_id"] == run_id == final["run_id"]
+        assert final["status"] == "ok"
+        assert final["selected_epoch"] in history["epoch"].tolist()
+        best = history.loc[history["val_neg_elbo"].idxmin()]
+        assert final["selected_epoch"] == best["epoch"]
+        assert final["metrics"]["mcc_batch"] == pytest.approx(best["mcc_batch"])
+        state = torch.load(run_dir / "model.pt", weights_only=True)
+        assert state["dec.0.weight"].shape == (3, 30)
+    ok = summary[summary["status"] == "ok"]
+    assert ok["mcc_batch"].between(0, 1).all()
+    assert (ok["cima_batch"] >= 0).all()
+
+
+def test_table_and_claims_are_computed_from_the_summary(smoke):
+    summary = pd.read_csv(smoke / E1 / "summary.csv")
+    table = pd.read_csv(smoke / "tables" / f"{E1}.csv")
+    assert table["runs"].tolist() == [2, 2]
+    for _, row in table.iterrows():
+        runs = summary[summary["gamma2"] == row["gamma2"]]
+        assert row["mcc_batch_median"] == pytest.approx(runs["mcc_batch"].median())
+    claims = pd.read_csv(smoke / "claims.csv")
+    assert set(claims["claim_id"]) == {"E1.high_gamma_mcc", "E1.low_gamma_mcc", "E1.cima_drop"}
+    assert set(claims["verdict"]) <= {
+        "reproduced",
+        "partly reproduced",
+        "not reproduced",
+        "no data",
+    }
+
+
+def test_a_second_run_has_nothing_to_do(smoke):
+    proc = snakemake(smoke.parent, "-n")
+    assert proc.returncode == 0
+    assert "Nothing to be done" in proc.stdout + proc.stderr
+
+
+def test_identvae_runs_lists_every_run(smoke, capsys):
+    assert cli_main(["runs", str(smoke / E1)]) == 0
+    out = capsys.readouterr().out
+    for run_id in pd.read_csv(smoke / E1 / "summary.csv")["run_id"]:
+        assert run_id in out
+    assert "4 runs: 4 ok" in out
