@@ -61,6 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     except ArtifactError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # output piped into head & co.
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

@@ -51,5 +51,8 @@ def list_runs(exp_dir: str | Path) -> pd.DataFrame:
     runs_dir = Path(exp_dir) / "runs"
     if not runs_dir.is_dir():
         raise ArtifactError(f"no runs directory at {runs_dir}")
-    dirs = sorted(p for p in runs_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
-    return pd.DataFrame([read_run(d) for d in dirs])
+    dirs = [p for p in runs_dir.iterdir() if p.is_dir() and not p.name.startswith(".")]
+    table = pd.DataFrame([read_run(d) for d in dirs])
+    if table.empty:
+        return table
+    return table.sort_values([*SETTING_COLUMNS, "run_id"], ignore_index=True)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import copy
 import itertools
-import json
 import math
 from typing import Any
 
@@ -92,5 +91,12 @@ def chunk_spec(exp_name: str, exp: dict[str, Any], chunk: str) -> dict[str, Any]
     )
 
 
-def spec_json(spec: dict[str, Any]) -> str:
-    return json.dumps(spec, sort_keys=True)
+def describe(exp_name: str, exp: dict[str, Any]) -> str:
+    """One line saying what an experiment will run, printed when the workflow is planned."""
+    n_runs, n_jobs = len(expand_runs(exp_name, exp)), len(chunk_ids(exp_name, exp))
+    sweep = " x ".join(f"{len(v)} {k}" for k, v in exp["sweep"].items())
+    return (
+        f"{exp_name}: {n_runs} runs ({sweep}) in {n_jobs} training job(s) of up to "
+        f"{exp['runs_per_job']} runs; {exp['data']['n_samples']} samples, "
+        f"up to {exp['train']['max_epochs']} epochs"
+    )

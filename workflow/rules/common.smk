@@ -7,8 +7,11 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 from identvae import sweeps
 from identvae.config import check_config
+from snakemake.logging import logger
 
 EXPERIMENTS = check_config(config)
+for _name, _exp in EXPERIMENTS.items():
+    logger.info(sweeps.describe(_name, _exp))
 ENV = "../../envs/identvae.yaml"
 
 
