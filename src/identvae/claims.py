@@ -7,11 +7,9 @@ claims table changes when the results do. Experiments register a claims function
 
 from __future__ import annotations
 
-import fcntl
 import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -211,31 +209,8 @@ def evaluate(experiment: str, summary: pd.DataFrame, **extras: Any) -> list[Clai
 
 
 def write_claims(results: list[ClaimResult], path: str | os.PathLike) -> pd.DataFrame:
-    """Write ``results`` into the claims CSV at ``path``, replacing earlier rows of the same
-    experiment(s) and keeping other experiments' rows; returns the merged table.
-
-    The read-merge-write is done under an exclusive lock on a hidden sidecar file, so several
-    experiments' jobs can contribute concurrently without losing each other's rows."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    new = pd.DataFrame([asdict(r) for r in results], columns=COLUMNS)
-    lock_path = path.with_name(f".{path.name}.lock")
-    with open(lock_path, "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            if path.exists():
-                old = pd.read_csv(path, dtype=str, keep_default_na=False)
-                missing = set(COLUMNS) - set(old.columns)
-                if missing:
-                    raise ValueError(f"claims file {path} lacks columns {sorted(missing)}")
-                old = old[~old["experiment"].isin(set(new["experiment"]))][COLUMNS]
-                merged = pd.concat([old, new], ignore_index=True)
-            else:
-                merged = new
-            # Group by experiment (stable: keeps each experiment's claim order).
-            merged = merged.sort_values("experiment", kind="stable", ignore_index=True)
-            with atomic_path(path, suffix=".csv") as tmp:
-                merged.to_csv(tmp, index=False)
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-    return merged
+    """Write the claims of every experiment to one CSV (atomically); returns the table."""
+    table = pd.DataFrame([asdict(r) for r in results], columns=COLUMNS)
+    with atomic_path(path, suffix=".csv") as tmp:
+        table.to_csv(tmp, index=False)
+    return table

@@ -10,18 +10,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from identvae.metrics.ima import batch_mean_cima, global_cima
+from identvae.metrics.ima import batch_mean_cima, batch_means, global_cima
 from identvae.metrics.mcc import batch_mcc, mcc
 from identvae.models.ensemble import Params
 from identvae.models.priors import log_prior_curvature, sample_prior
 from identvae.models.vae import VAEConfig, decode, decoder_jacobian, encode, neg_elbo, to_latent
-
-
-def _batch_means(t: torch.Tensor, batch_size: int) -> torch.Tensor:
-    """Means over consecutive batches of axis 1 (the last partial batch kept if it has >= 2)."""
-    n = t.shape[1]
-    starts = [s for s in range(0, n, batch_size) if min(n, s + batch_size) - s >= 2]
-    return torch.stack([t[:, s : s + batch_size].mean(1) for s in starts], 1)
 
 
 @torch.no_grad()
@@ -73,8 +66,8 @@ def evaluate_vae(
 
     # Posterior variances against the self-consistency prediction
     # 1 / (-(log p0)'' + gamma2 ||Jbar_k||^2), Jbar the batch-mean decoder Jacobian.
-    var = _batch_means(logvar.exp(), batch_size).mean(1)  # [R, n]
-    col_norm2 = (_batch_means(jac, batch_size) ** 2).sum(-2)  # [R, batches, n]
+    var = batch_means(logvar.exp(), batch_size, dim=1).mean(1)  # [R, n]
+    col_norm2 = (batch_means(jac, batch_size, dim=1) ** 2).sum(-2)  # [R, batches, n]
     predicted = 1.0 / (log_prior_curvature(cfg.prior) + gamma2[:, None, None] * col_norm2)
     predicted = predicted.mean(1)
     for k in range(n):

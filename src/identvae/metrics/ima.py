@@ -63,12 +63,17 @@ def batch_mean_cima(J: Tensor | np.ndarray, batch_size: int = 64) -> Tensor:
     Jacobians need not be column-orthogonal. Returns ``[...]``.
     """
     J = _as_jacobian(J, 3)
-    lead, n = J.shape[:-3], J.shape[-3]
-    n_full, tail = split_batches(n, batch_size)
+    return local_cima(batch_means(J, batch_size, dim=-3)).mean(dim=-1)
+
+
+def batch_means(x: Tensor, batch_size: int, dim: int) -> Tensor:
+    """Means over the consecutive batches of axis ``dim`` (batches as in
+    :func:`identvae.metrics.mcc.split_batches`); that axis becomes the batch axis."""
+    x = x.movedim(dim, 0)
+    n_full, tail = split_batches(x.shape[0], batch_size)
     means = []
     if n_full:
-        cut = n_full * batch_size
-        means.append(J[..., :cut, :, :].reshape(*lead, n_full, batch_size, *J.shape[-2:]).mean(-3))
+        means.append(x[: n_full * batch_size].unflatten(0, (n_full, batch_size)).mean(1))
     if tail:
-        means.append(J[..., n - tail :, :, :].mean(dim=-3, keepdim=True))
-    return local_cima(torch.cat(means, dim=-3)).mean(dim=-1)
+        means.append(x[x.shape[0] - tail :].mean(0, keepdim=True))
+    return torch.cat(means, 0).movedim(0, dim)
