@@ -55,10 +55,6 @@ def mlp_forward(
     return x
 
 
-def select_runs(params: Params, idx: torch.Tensor) -> Params:
-    return {k: v[idx] for k, v in params.items()}
-
-
 def run_state_dict(params: Params, r: int) -> dict[str, torch.Tensor]:
     """One run's weights, detached and on the CPU: what model.pt holds."""
     return {k: v[r].detach().cpu().clone() for k, v in params.items()}

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from identvae.models.ensemble import Params, init_mlp, mlp_forward, mlp_sizes, select_runs
+from identvae.models.ensemble import Params, init_mlp, mlp_forward, mlp_sizes
 from identvae.models.priors import init_prior, is_bounded, log_prior
 
 
@@ -108,15 +108,3 @@ def decoder_jacobian(cfg: VAEConfig, params: Params, z: torch.Tensor) -> torch.T
 
     per_run = torch.func.vmap(torch.func.jacfwd(single, argnums=1), in_dims=(None, 0))
     return torch.func.vmap(per_run, in_dims=(0, 0))(dec, z)
-
-
-__all__ = [
-    "VAEConfig",
-    "decode",
-    "decoder_jacobian",
-    "encode",
-    "init_vae",
-    "neg_elbo",
-    "select_runs",
-    "to_latent",
-]

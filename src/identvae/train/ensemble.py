@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from identvae.data.datasets import Dataset
 from identvae.metrics.evaluate import evaluate_vae
-from identvae.models.ensemble import Params, run_state_dict, select_runs
+from identvae.models.ensemble import Params, run_state_dict
 from identvae.models.vae import VAEConfig, init_vae, neg_elbo
 
 
@@ -235,6 +235,3 @@ def train_ensemble(
         if res.status == "running":
             res.status = "ok"
     return results
-
-
-__all__ = ["RunResult", "RunSpec", "TrainConfig", "resolve_device", "select_runs", "train_ensemble"]
