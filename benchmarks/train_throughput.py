@@ -8,8 +8,8 @@ uniform sources, 20000 samples, train part 70 %), for a fixed number of optimisa
 (a) baseline: the straightforward reimplementation, one run at a time: a plain ``torch.nn.Module``
     of ``nn.Linear`` layers, ``torch.optim.Adam`` and a shuffling ``DataLoader(TensorDataset(x),
     batch_size=64)``; loop: batch -> forward -> loss -> zero_grad -> backward -> step. Only
-    ``--baseline-runs`` runs are timed; the time for K runs is extrapolated as (mean time per run)
-    x K, and the output says so.
+    ``--baseline-runs`` runs are timed; the time for K runs is extrapolated as (median time per
+    run) x K, and the output says so.
 (b) ensemble: the library's path, K runs at once: parameters from ``identvae.models.vae.init_vae``
     stacked along a run axis, the loss ``identvae.models.vae.neg_elbo``, ``torch.optim.Adam(...,
     foreach=True)`` over the stacked parameters, and per-run minibatches gathered as the trainer
@@ -22,10 +22,14 @@ achieved floating-point rate of an ensemble step at K = 100 as a fraction of the
 large dense float32 matmul, and, as its last line, ``speedup: X`` = (baseline wall time for K runs)
 / (ensemble wall time for K runs).
 
-Run it from the repository root (about 2-4 minutes on a 2-core CPU with the defaults):
+Run it from the repository root (about 40 s on a 2-core CPU with the defaults; a slow spell of a
+shared machine can stretch that several-fold):
 
     python benchmarks/train_throughput.py
     python benchmarks/train_throughput.py --steps 500 --ks 1 10 100 --threads 2 --device cpu
+
+Timings are medians: ``--baseline-runs`` baseline runs and ``--repeats`` ensemble timings per K,
+interleaved in rounds so that a slow spell of a shared machine hits both sides.
 """
 
 from __future__ import annotations
@@ -79,10 +83,11 @@ class PlainVAE(nn.Module):
         self.encoder = nn.Sequential(nn.Linear(d, hidden), act, nn.Linear(hidden, 2 * n))
         self.decoder = nn.Sequential(nn.Linear(n, hidden), act, nn.Linear(hidden, d))
 
-    def forward(self, x: torch.Tensor, gamma2: float) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, gamma2: float, eps: torch.Tensor | None = None):
         h = self.encoder(x)
         mu, logvar = h[:, : self.n], h[:, self.n :]
-        eps = torch.randn_like(mu)
+        if eps is None:
+            eps = torch.randn_like(mu)
         y = mu + torch.exp(0.5 * logvar) * eps
         log_q = (-0.5 * (eps * eps + logvar + math.log(2 * math.pi))).sum(-1)
         log_q = log_q - (F.logsigmoid(y) + F.logsigmoid(-y)).sum(-1)  # sigmoid trick
@@ -199,98 +204,112 @@ def matmul_gflops(device: torch.device, n: int = 2048, reps: int = 5) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     parser.add_argument("--steps", type=int, default=1000, help="timed steps per measurement")
-    parser.add_argument("--ks", type=int, nargs="+", default=[1, 10, 100, 400])
+    parser.add_argument("--ks", type=int, nargs="+", default=[1, 10, 100, 400], help="ensemble Ks")
     parser.add_argument("--k", type=int, default=100, help="K of the baseline comparison")
     parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
-    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
-    parser.add_argument("--baseline-runs", type=int, default=3, help="baseline runs timed")
     parser.add_argument(
-        "--repeats", type=int, default=1, help="time each ensemble K this often, report the median"
+        "--device", choices=["auto", "cpu", "cuda"], default="auto", help="auto: cuda if available"
     )
+    parser.add_argument("--baseline-runs", type=int, default=3, help="baseline runs timed")
+    parser.add_argument("--repeats", type=int, default=3, help="timings per ensemble K (median)")
     args = parser.parse_args()
+    if min(args.steps, args.k, args.baseline_runs, args.repeats, *args.ks) < 1:
+        parser.error("--steps, --k, --ks, --baseline-runs and --repeats must be >= 1")
 
     torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
     ks = sorted(set(args.ks) | {args.k})
+    steps = args.steps
 
     print(f"torch {torch.__version__}, python {platform.python_version()}, device {device}")
     print(f"threads: {torch.get_num_threads()} (torch.set_num_threads({args.threads}))")
     print(
-        f"model: E1 VAE enc 3-30-6, dec 3-30-3, uniform prior (sigmoid trick), gamma2={GAMMA2:g}, "
-        f"batch {BATCH}, Adam lr {LR:g}"
+        f"model: E1 VAE enc 3-30-6, dec 3-30-3, LeakyReLU(0.2), uniform prior (sigmoid trick), "
+        f"gamma2={GAMMA2:g}, batch {BATCH}, Adam lr {LR:g}, 1 reparameterised sample"
     )
-    print(f"steps: {args.steps} timed per measurement, after {WARMUP_STEPS} warm-up steps")
-
     dataset = generate(DATA_CONFIG, seed=1)
     _, x_np = dataset.part("train")
     x = torch.as_tensor(x_np, dtype=torch.float32)
-    print(f"data: E1 train part, {x.shape[0]} samples x {x.shape[1]} dims")
+    print(f"data: E1 (Moebius, 3 uniform sources), train part {x.shape[0]} x {x.shape[1]}")
+    print(
+        f"timing: {steps} steps per measurement after {WARMUP_STEPS} warm-up steps; "
+        f"baseline {args.baseline_runs} runs, ensemble {args.repeats} timings per K, "
+        f"interleaved in rounds; medians reported"
+    )
     print()
+
+    # Interleave baseline and ensemble measurements so that a slow spell of a shared machine
+    # hits both sides rather than one.
+    base_times: list[float] = []
+    ens_times: dict[int, list[float]] = {k: [] for k in ks}
+    for r in range(max(args.baseline_runs, args.repeats)):
+        if r < args.baseline_runs:
+            base_times.append(train_baseline(x, steps, device, seed=r))
+        if r < args.repeats:
+            for k in ks:
+                ens_times[k].append(train_ensemble_steps(x, k, steps, device))
+    ens = {k: statistics.median(v) for k, v in ens_times.items()}
 
     # (a) baseline
-    times = [train_baseline(x, args.steps, device, seed=r) for r in range(args.baseline_runs)]
-    per_run = statistics.mean(times)
-    base_rate = args.steps / per_run
+    per_run = statistics.median(base_times)
+    base_rate = steps / per_run
     base_wall = per_run * args.k
-    print("(a) baseline, one nn.Module at a time (DataLoader, torch.optim.Adam)")
+    print("(a) baseline: one plain nn.Module at a time (DataLoader, torch.optim.Adam)")
+    print(f"    {args.baseline_runs} runs timed: " + ", ".join(f"{t:.3f}s" for t in base_times))
+    print(f"    per-run steps/s: {base_rate:.0f}  ({1e6 / base_rate:.0f} us per step)")
     print(
-        f"    timed {args.baseline_runs} runs x {args.steps} steps: "
-        + ", ".join(f"{t:.2f}s" for t in times)
-    )
-    print(
-        f"    {base_rate:.0f} steps/s per run; {1e6 / base_rate:.0f} us per step; "
-        f"K={args.k} runs EXTRAPOLATED as {per_run:.2f}s x {args.k} = {base_wall:.1f}s"
+        f"    K={args.k} runs: EXTRAPOLATED from {args.baseline_runs} timed runs as "
+        f"median {per_run:.3f}s x {args.k} = {base_wall:.2f}s"
     )
 
-    # (b) ensemble, over K
-    ens_times: dict[int, float] = {}
-    for k in ks:
-        reps = [train_ensemble_steps(x, k, args.steps, device) for _ in range(args.repeats)]
-        ens_times[k] = statistics.median(reps)
-    t_k = ens_times[args.k]
-    ens_run_rate = args.k * args.steps / t_k
-    print(f"(b) ensemble, K={args.k} runs at once (init_vae, neg_elbo, Adam foreach)")
+    # (b) ensemble at K
+    t_k = ens[args.k]
+    print(f"(b) ensemble: K={args.k} runs at once (init_vae, neg_elbo, Adam foreach=True)")
+    print("    timings: " + ", ".join(f"{t:.3f}s" for t in ens_times[args.k]))
     print(
-        f"    {args.steps} steps in {t_k:.2f}s: {args.steps / t_k:.0f} ensemble steps/s, "
-        f"{ens_run_rate:.0f} run-steps/s = per-run steps/s of one-at-a-time training equivalent"
+        f"    per-run steps/s: {args.k * steps / t_k:.0f}  (each of the {args.k} runs advances "
+        f"{steps / t_k:.0f} steps/s; {1e6 * t_k / (steps * args.k):.1f} us per run-step)"
     )
+    print(f"    K={args.k} runs: measured {t_k:.2f}s")
     print()
 
-    print("ensemble scaling (run-steps/s = K x ensemble steps/s; compare with (a)'s steps/s):")
-    header = (
-        f"{'K':>5} {'wall s':>8} {'ms/step':>8} {'ens steps/s':>12} {'run-steps/s':>12} "
+    print("ensemble scaling (per-run steps/s = K x ensemble steps/s, comparable with (a)):")
+    print(
+        f"{'K':>5} {'wall s':>8} {'ms/step':>8} {'ens steps/s':>12} {'per-run steps/s':>16} "
         f"{'us/run-step':>12} {'vs (a)':>7}"
     )
-    print(header)
     for k in ks:
-        t = ens_times[k]
-        rate = args.steps / t
+        t = ens[k]
+        rate = steps / t
         print(
-            f"{k:>5} {t:>8.2f} {1e3 * t / args.steps:>8.2f} {rate:>12.0f} {k * rate:>12.0f} "
-            f"{1e6 * t / (args.steps * k):>12.1f} {k * rate / base_rate:>6.1f}x"
+            f"{k:>5} {t:>8.3f} {1e3 * t / steps:>8.3f} {rate:>12.0f} {k * rate:>16.0f} "
+            f"{1e6 * t / (steps * k):>12.1f} {k * rate / base_rate:>6.1f}x"
         )
     print()
 
     # floating-point rate
     peak = matmul_gflops(device)
     flops = step_flops(args.k)
-    achieved = flops * args.steps / t_k / 1e9
+    achieved = flops * steps / t_k / 1e9
     print(
-        "FLOP count per ensemble step: forward 2*B*in*out per linear layer per run "
-        "(layers 3x30, 30x6, 3x30, 30x3, B=64), backward counted as 2x forward, so 3x forward; "
-        "element-wise ops, Adam and gathers are not counted"
+        "FLOPs per ensemble step, counted analytically: forward = 2*B*in*out per linear layer per "
+        "run (layers 3x30, 30x6, 3x30, 30x3; B=64), backward = 2x forward, total = 3x forward; "
+        "element-wise ops, the gather and Adam are not counted"
     )
     print(
-        f"    K={args.k}: {flops / 1e6:.2f} MFLOP/step -> {achieved:.2f} GFLOP/s achieved; "
+        f"    K={args.k}: {flops / 1e6:.2f} MFLOP per step -> {achieved:.2f} GFLOP/s achieved; "
         f"dense 2048x2048 float32 matmul: {peak:.1f} GFLOP/s; "
-        f"fraction: {achieved / peak:.4f} ({100 * achieved / peak:.2f} %)"
+        f"fraction {achieved / peak:.4f} ({100 * achieved / peak:.2f} %)"
     )
     print()
     print(
-        f"speedup at K={args.k}: baseline {base_wall:.1f}s (extrapolated from "
-        f"{args.baseline_runs} runs) / ensemble {t_k:.2f}s"
+        f"speedup at K={args.k} = baseline {base_wall:.2f}s (extrapolated: {per_run:.3f}s x "
+        f"{args.k}) / ensemble {t_k:.2f}s (measured)"
     )
     print(f"speedup: {base_wall / t_k:.1f}")
 
