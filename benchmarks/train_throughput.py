@@ -46,8 +46,8 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from identvae.data.datasets import generate
-from identvae.models.vae import VAEConfig, init_vae, neg_elbo
-from identvae.train.ensemble import resolve_device, run_generators
+from identvae.models.vae import VAEConfig, init_vae
+from identvae.train.ensemble import resolve_device, run_generators, train_epoch
 
 DATA_CONFIG = {
     "mixing": "moebius",
@@ -129,45 +129,32 @@ def train_baseline(x: torch.Tensor, steps: int, device: torch.device, seed: int)
 
 
 def train_ensemble_steps(x: torch.Tensor, k: int, steps: int, device: torch.device) -> float:
-    """K runs at once for WARMUP_STEPS + steps steps, as in ``train_ensemble``'s epoch loop;
-    return the wall time of the last ``steps``. x: [N, d] on the CPU."""
+    """K runs at once with the trainer's own epoch function (``train_epoch``) for WARMUP_STEPS +
+    steps steps; return the wall time of the last ``steps``. x: [N, d] on the CPU."""
     gens = [run_generators(1000 + r)[0] for r in range(k)]
     params = {key: v.to(device).requires_grad_() for key, v in init_vae(MODEL_CONFIG, gens).items()}
     opt = torch.optim.Adam(params.values(), lr=LR, foreach=True)
     x_train = x[None].to(device)  # [datasets, N, d], one dataset shared by all runs
-    n_train, n_latent = x_train.shape[1], MODEL_CONFIG.latent_dim
-    gamma2 = torch.full((k,), GAMMA2, device=device)
-    beta = torch.ones(k, device=device)
-    data_idx = torch.zeros(k, dtype=torch.long, device=device)[:, None]
+    per_run = {
+        "gamma2": torch.full((k,), GAMMA2, device=device),
+        "beta": torch.ones(k, device=device),
+        "data": torch.zeros(k, dtype=torch.long, device=device),
+    }
+    per_epoch = math.ceil(x_train.shape[1] / BATCH)
 
-    done, t0 = 0, None
-    while True:
-        order = torch.stack([torch.randperm(n_train, generator=g) for g in gens])
-        noise = torch.stack([torch.randn(n_train, n_latent, generator=g) for g in gens])
-        order, noise = order.to(device), noise.to(device)
-        loss_sum = torch.zeros(k, device=device)
-        for start in range(0, n_train, BATCH):
-            if done == WARMUP_STEPS:
-                sync(device)
-                t0 = time.perf_counter()
-            if done == WARMUP_STEPS + steps:
-                sync(device)
-                return time.perf_counter() - t0
-            idx = order[:, start : start + BATCH]
-            loss, _ = neg_elbo(
-                MODEL_CONFIG,
-                params,
-                x_train[data_idx, idx],
-                noise[:, start : start + BATCH],
-                gamma2,
-                beta,
-            )
-            opt.zero_grad(set_to_none=True)
-            loss.sum().backward()
-            opt.step()
-            loss_sum += loss.detach() * idx.shape[1]
-            done += 1
-        (loss_sum / n_train).cpu()  # the trainer reads the epoch's losses back once per epoch
+    def run(n_steps: int) -> None:
+        while n_steps > 0:
+            done = min(n_steps, per_epoch)
+            # .cpu(): the trainer reads the epoch's losses back once per epoch
+            train_epoch(MODEL_CONFIG, params, opt, x_train, per_run, gens, BATCH, done).cpu()
+            n_steps -= done
+
+    run(WARMUP_STEPS)
+    sync(device)
+    t0 = time.perf_counter()
+    run(steps)
+    sync(device)
+    return time.perf_counter() - t0
 
 
 # --------------------------------------------------------------------------------------------
@@ -269,7 +256,7 @@ def main() -> None:
 
     # (b) ensemble at K
     t_k = ens[args.k]
-    print(f"(b) ensemble: K={args.k} runs at once (init_vae, neg_elbo, Adam foreach=True)")
+    print(f"(b) ensemble: K={args.k} runs at once (the trainer's train_epoch, Adam foreach=True)")
     print("    timings: " + ", ".join(f"{t:.3f}s" for t in ens_times[args.k]))
     print(
         f"    per-run steps/s: {args.k * steps / t_k:.0f}  (each of the {args.k} runs advances "

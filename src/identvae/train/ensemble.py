@@ -121,6 +121,50 @@ class _Ensemble:
         return next(iter(self.params.values())).device
 
 
+def train_epoch(
+    model_cfg: VAEConfig,
+    params: Params,
+    opt: torch.optim.Optimizer,
+    x_train: torch.Tensor,
+    per_run: dict[str, torch.Tensor],
+    generators: list[torch.Generator],
+    batch_size: int,
+    max_steps: int | None = None,
+) -> torch.Tensor:
+    """One epoch (or its first ``max_steps`` minibatches) of all stacked runs; returns each run's
+    mean training loss, on the device (reading it back is the caller's one sync per epoch).
+
+    x_train [datasets, N, d]; per_run holds gamma2, beta and the dataset index of each run. Each
+    run draws its minibatch order and noise for the whole epoch from its own generator."""
+    dev = x_train.device
+    n_train = x_train.shape[1]
+    order = torch.stack([torch.randperm(n_train, generator=g) for g in generators]).to(dev)
+    noise = torch.stack(
+        [torch.randn(n_train, model_cfg.latent_dim, generator=g) for g in generators]
+    ).to(dev)
+    data_idx = per_run["data"][:, None]
+    loss_sum = torch.zeros(len(generators), device=dev)
+    seen = 0
+    for step, start in enumerate(range(0, n_train, batch_size)):
+        if step == max_steps:
+            break
+        idx = order[:, start : start + batch_size]
+        loss, _ = neg_elbo(
+            model_cfg,
+            params,
+            x_train[data_idx, idx],
+            noise[:, start : start + batch_size],
+            per_run["gamma2"],
+            per_run["beta"],
+        )
+        opt.zero_grad(set_to_none=True)
+        loss.sum().backward()
+        opt.step()
+        loss_sum += loss.detach() * idx.shape[1]
+        seen += idx.shape[1]
+    return loss_sum / seen
+
+
 def train_ensemble(
     model_cfg: VAEConfig,
     train_cfg: TrainConfig,
@@ -140,8 +184,7 @@ def train_ensemble(
     _, x_train = _stack_part(ordered, "train")
     val_sources, x_val = _stack_part(ordered, "val")
     x_train, x_val, val_sources = x_train.to(dev), x_val.to(dev), val_sources.to(dev)
-    n_train, batch = x_train.shape[1], train_cfg.batch_size
-    n_latent = model_cfg.latent_dim
+    batch = train_cfg.batch_size
 
     gens = [run_generators(r.model_seed) for r in runs]
     results = [RunResult(spec=r) for r in runs]
@@ -166,29 +209,15 @@ def train_ensemble(
     for epoch in range(1, train_cfg.max_epochs + 1):
         if not ens.rows:
             break
-        # Each run draws its minibatch order and noise for the whole epoch from its own generator.
-        order = torch.stack([torch.randperm(n_train, generator=gens[r][0]) for r in ens.rows])
-        noise = torch.stack(
-            [torch.randn(n_train, n_latent, generator=gens[r][0]) for r in ens.rows]
-        )
-        order, noise = order.to(dev), noise.to(dev)
-        data_idx = ens.per_run["data"][:, None]
-        loss_sum = torch.zeros(len(ens.rows), device=dev)
-        for start in range(0, n_train, batch):
-            idx = order[:, start : start + batch]
-            loss, _ = neg_elbo(
-                model_cfg,
-                ens.params,
-                x_train[data_idx, idx],
-                noise[:, start : start + batch],
-                ens.per_run["gamma2"],
-                ens.per_run["beta"],
-            )
-            ens.opt.zero_grad(set_to_none=True)
-            loss.sum().backward()
-            ens.opt.step()
-            loss_sum += loss.detach() * idx.shape[1]
-        train_loss = (loss_sum / n_train).cpu()
+        train_loss = train_epoch(
+            model_cfg,
+            ens.params,
+            ens.opt,
+            x_train,
+            ens.per_run,
+            [gens[r][0] for r in ens.rows],
+            batch,
+        ).cpu()
         for r in ens.rows:
             results[r].epochs_trained = epoch
 
