@@ -1,18 +1,15 @@
 """Bad config fails at parse time, before any job, with the offending key named."""
 
 import copy
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import yaml
+from helpers import ROOT, run_snakemake
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 from identvae.config import ConfigError, check_config
 
-ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = str(ROOT / "workflow/schemas/config.schema.yaml")
 E1 = "etg_moebius_gamma"
 
@@ -79,25 +76,7 @@ def test_check_config_names_keys_the_schema_cannot_check():
 def test_snakemake_refuses_a_typo_before_any_job(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text(f"experiments:\n  {E1}:\n    train:\n      patiense: 3\n")
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "snakemake",
-            "-n",
-            "--cores",
-            "1",
-            "--configfile",
-            str(bad),
-            "--directory",
-            str(tmp_path),
-            "-s",
-            str(ROOT / "Snakefile"),
-        ],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-    )
+    proc = run_snakemake(tmp_path, bad, "-n", "--cores", "1")
     assert proc.returncode != 0
     assert "patiense" in proc.stdout + proc.stderr
     assert not (tmp_path / "results").exists()

@@ -1,20 +1,14 @@
 import numpy as np
 import pytest
 import torch
+from helpers import e1_data
 
 from identvae.data import datasets
 from identvae.data.mixings import mixing_function, mixing_jacobian, moebius_params
 from identvae.io import ArtifactError
 from identvae.metrics.ima import local_cima
 
-E1_DATA = {
-    "mixing": "moebius",
-    "sources": "uniform",
-    "n_sources": 3,
-    "n_samples": 2000,
-    "split": [0.7, 0.2, 0.1],
-    "center": True,
-}
+E1_DATA = e1_data(2000)
 
 
 def test_moebius_jacobian_is_conformal_at_random_points():

@@ -5,19 +5,13 @@ import math
 
 import pytest
 import torch
+from helpers import e1_data
 
 from identvae.data import datasets
 from identvae.models.vae import VAEConfig
 from identvae.train.ensemble import RunSpec, TrainConfig, train_ensemble
 
-DATA = {
-    "mixing": "moebius",
-    "sources": "uniform",
-    "n_sources": 3,
-    "n_samples": 800,
-    "split": [0.7, 0.2, 0.1],
-    "center": True,
-}
+DATA = e1_data(800)
 MODEL = VAEConfig(obs_dim=3, latent_dim=3, prior="uniform")
 TRAIN = TrainConfig(lr=3e-3, batch_size=64, max_epochs=8, val_every=1, patience=2)
 

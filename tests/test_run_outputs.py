@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from helpers import e1_data
 
 from identvae.data import datasets
 from identvae.experiments.etg_moebius_gamma import gamma_table
@@ -14,14 +15,7 @@ from identvae.summary import summarise
 from identvae.train.chunk import write_run
 from identvae.train.ensemble import RunResult, RunSpec, TrainConfig, train_ensemble
 
-DATA = {
-    "mixing": "moebius",
-    "sources": "uniform",
-    "n_sources": 3,
-    "n_samples": 600,
-    "split": [0.7, 0.2, 0.1],
-    "center": True,
-}
+DATA = e1_data(600)
 
 
 @pytest.fixture(scope="module")

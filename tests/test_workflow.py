@@ -1,41 +1,21 @@
 """End to end: the smoke preset through the real snakemake command, in a scratch directory."""
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import torch
+from helpers import ROOT, run_snakemake
 
 from identvae.cli import main as cli_main
 
-ROOT = Path(__file__).resolve().parents[1]
 E1 = "etg_moebius_gamma"
 pytestmark = pytest.mark.workflow
 
 
-def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "snakemake",
-            "--cores",
-            "2",
-            "-s",
-            str(ROOT / "Snakefile"),
-            "--directory",
-            str(workdir),
-            "--configfile",
-            str(ROOT / "config/presets/smoke.yaml"),
-            *args,
-        ],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-    )
+def snakemake(workdir: Path, *args: str):
+    return run_snakemake(workdir, ROOT / "config/presets/smoke.yaml", "--cores", "2", *args)
 
 
 @pytest.fixture(scope="module")

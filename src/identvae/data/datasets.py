@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,6 @@ class Dataset:
     config: dict[str, Any]
     seed: int
     labels: np.ndarray | None = None  # [N] segment labels, or None
-    extra: dict[str, np.ndarray] = field(default_factory=dict)
 
     def part(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         """(sources, observations) of one split part."""
@@ -94,7 +93,6 @@ def save(dataset: Dataset, path: str | Path) -> None:
         ),
     }
     arrays |= {f"mixing/{k}": v for k, v in dataset.mixing_params.items()}
-    arrays |= {f"extra/{k}": v for k, v in dataset.extra.items()}
     if dataset.labels is not None:
         arrays["labels"] = dataset.labels
     with atomic_path(path, suffix=".npz") as tmp:
@@ -129,5 +127,4 @@ def load(path: str | Path) -> Dataset:
         config=meta["config"],
         seed=meta["seed"],
         labels=arrays.get("labels"),
-        extra={k[6:]: v for k, v in arrays.items() if k.startswith("extra/")},
     )

@@ -36,7 +36,7 @@ def evaluate_vae(
     eps = torch.stack([torch.randn(n_val, n, generator=g) for g in generators]).to(dev)
     loss, parts = neg_elbo(cfg, params, x, eps, gamma2, beta)
     z = parts["z"]  # sampled latents, after the sigmoid for bounded priors
-    mu, logvar = encode(cfg, params, x)
+    mu, logvar = parts["mu"], parts["logvar"]
     z_mean = to_latent(cfg, mu)
 
     s_np, z_np, zm_np = (t.double().cpu().numpy() for t in (sources, z, z_mean))

@@ -96,7 +96,8 @@ def neg_elbo(
     log_lik = -0.5 * g2 * sq_err - 0.5 * d * torch.log(2 * math.pi / g2)
     kl = log_q - log_prior(cfg.prior, z, params, cfg.prior_config)
     loss = -log_lik + beta[:, None] * kl
-    return loss.mean(-1), {"log_lik": log_lik, "kl": kl, "sq_err": sq_err, "z": z}
+    parts = {"log_lik": log_lik, "kl": kl, "sq_err": sq_err, "z": z, "mu": mu, "logvar": logvar}
+    return loss.mean(-1), parts
 
 
 def decoder_jacobian(cfg: VAEConfig, params: Params, z: torch.Tensor) -> torch.Tensor:
