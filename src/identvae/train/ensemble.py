@@ -12,7 +12,8 @@ from __future__ import annotations
 import math
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,6 +24,7 @@ from identvae.data.datasets import Dataset
 from identvae.metrics.evaluate import evaluate_vae
 from identvae.models.ensemble import Params, run_state_dict
 from identvae.models.vae import VAEConfig, init_vae, neg_elbo
+from identvae.train.checkpoint import fingerprint, load_checkpoint, save_checkpoint
 
 
 @dataclass(frozen=True)
@@ -102,19 +104,53 @@ class _Ensemble:
         idx = torch.tensor(
             [self.rows.index(r) for r in keep_rows], dtype=torch.long, device=self.device
         )
-        old_params, old_opt = self.params, self.opt
-        self.params = {k: v.detach()[idx].clone().requires_grad_() for k, v in old_params.items()}
+        adam = self.adam_state()
+        self.params = {k: v.detach()[idx].clone().requires_grad_() for k, v in self.params.items()}
         self.opt = torch.optim.Adam(self.params.values(), lr=self.lr, foreach=True)
-        for old, new in zip(old_params.values(), self.params.values(), strict=True):
-            if old in old_opt.state:
-                st = old_opt.state[old]
-                self.opt.state[new] = {
-                    "step": st["step"].clone(),
-                    "exp_avg": st["exp_avg"][idx].clone(),
-                    "exp_avg_sq": st["exp_avg_sq"][idx].clone(),
-                }
+        self.set_adam_state(adam, idx)
         self.per_run = {k: v[idx] for k, v in self.per_run.items()}
         self.rows = list(keep_rows)
+
+    def adam_state(self) -> list[dict[str, torch.Tensor] | None]:
+        """Adam's buffers per parameter tensor, in parameter order (None before the first step)."""
+        return [
+            dict(self.opt.state[p]) if p in self.opt.state else None for p in self.params.values()
+        ]
+
+    def set_adam_state(
+        self, states: list[dict[str, torch.Tensor] | None], idx: torch.Tensor | None = None
+    ) -> None:
+        """Install saved Adam buffers, keeping only the stacked rows ``idx`` if given."""
+        for param, st in zip(self.params.values(), states, strict=True):
+            if st is None:
+                continue
+            moments = {k: st[k] if idx is None else st[k][idx] for k in ("exp_avg", "exp_avg_sq")}
+            self.opt.state[param] = {"step": st["step"].clone()} | {
+                k: v.to(param.device).clone() for k, v in moments.items()
+            }
+
+    def state(self) -> dict[str, Any]:
+        """What a checkpoint needs to rebuild this ensemble (on the CPU)."""
+        return {
+            "rows": list(self.rows),
+            "params": {k: v.detach().cpu() for k, v in self.params.items()},
+            "adam": [
+                None if st is None else {k: v.detach().cpu() for k, v in st.items()}
+                for st in self.adam_state()
+            ],
+            "per_run": {k: v.cpu() for k, v in self.per_run.items()},
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any], lr: float, dev: torch.device) -> _Ensemble:
+        ens = cls(
+            {k: v.to(dev) for k, v in state["params"].items()},
+            lr,
+            rows=list(state["rows"]),
+            **{k: v.to(dev) for k, v in state["per_run"].items()},
+        )
+        ens.set_adam_state(state["adam"])
+        return ens
 
     @property
     def device(self) -> torch.device:
@@ -165,16 +201,35 @@ def train_epoch(
     return loss_sum / seen
 
 
+_RESUMED_FIELDS = (
+    "status",
+    "history",
+    "best",
+    "state",
+    "epochs_trained",
+    "stopped_early",
+    "bad_checks",
+)
+
+
 def train_ensemble(
     model_cfg: VAEConfig,
     train_cfg: TrainConfig,
     runs: list[RunSpec],
     datasets: dict[str, Dataset],
+    *,
     device: str = "auto",
     progress: bool = True,
     desc: str = "train",
+    checkpoint: str | Path | None = None,
+    checkpoint_every_s: float = 300.0,
 ) -> list[RunResult]:
-    """Train all runs; return each run's history, selected check and weights."""
+    """Train all runs; return each run's history, selected check and weights.
+
+    With ``checkpoint`` set, the whole training state is saved there at the end of an epoch once
+    ``checkpoint_every_s`` seconds have passed since the last save, and a saved state for the same
+    settings is resumed instead of starting at epoch 0. Resuming gives the same numbers as never
+    stopping (on the same device); only the ``wall_time_s`` column differs."""
     dev = resolve_device(device)
     data_ids = sorted({r.data_id for r in runs})
     missing = [d for d in data_ids if d not in datasets]
@@ -188,25 +243,58 @@ def train_ensemble(
 
     gens = [run_generators(r.model_seed) for r in runs]
     results = [RunResult(spec=r) for r in runs]
-    ens = _Ensemble(
-        {k: v.to(dev) for k, v in init_vae(model_cfg, [g for g, _ in gens]).items()},
-        train_cfg.lr,
-        rows=list(range(len(runs))),
-        gamma2=torch.tensor([r.gamma2 for r in runs], dtype=torch.float32, device=dev),
-        beta=torch.tensor([r.beta for r in runs], dtype=torch.float32, device=dev),
-        data=torch.tensor([data_ids.index(r.data_id) for r in runs], device=dev),
+    settings_hash = fingerprint(
+        [
+            asdict(model_cfg),
+            asdict(train_cfg),
+            [asdict(r) for r in runs],
+            [(d.seed, d.config) for d in ordered],
+        ]
     )
+    saved = load_checkpoint(checkpoint, settings_hash) if checkpoint else None
+    if saved is None:
+        first_epoch, elapsed = 1, 0.0
+        ens = _Ensemble(
+            {k: v.to(dev) for k, v in init_vae(model_cfg, [g for g, _ in gens]).items()},
+            train_cfg.lr,
+            rows=list(range(len(runs))),
+            gamma2=torch.tensor([r.gamma2 for r in runs], dtype=torch.float32, device=dev),
+            beta=torch.tensor([r.beta for r in runs], dtype=torch.float32, device=dev),
+            data=torch.tensor([data_ids.index(r.data_id) for r in runs], device=dev),
+        )
+    else:
+        first_epoch, elapsed = saved["epoch"] + 1, saved["elapsed_s"]
+        ens = _Ensemble.from_state(saved["ensemble"], train_cfg.lr, dev)
+        for res, fields in zip(results, saved["results"], strict=True):
+            for name in _RESUMED_FIELDS:
+                setattr(res, name, fields[name])
+        for pair, states in zip(gens, saved["generators"], strict=True):
+            for gen, st in zip(pair, states, strict=True):
+                gen.set_state(st)
+        print(f"{desc}: resumed from {checkpoint} after epoch {saved['epoch']}", file=sys.stderr)
+
+    def save(epoch: int) -> None:
+        state = {
+            "epoch": epoch,
+            "elapsed_s": time.perf_counter() - t0,
+            "ensemble": ens.state(),
+            "results": [{name: getattr(res, name) for name in _RESUMED_FIELDS} for res in results],
+            "generators": [[g.get_state() for g in pair] for pair in gens],
+        }
+        save_checkpoint(checkpoint, state, settings_hash)
 
     bar = tqdm(
         total=train_cfg.max_epochs,
+        initial=first_epoch - 1,
         desc=desc,
         unit="epoch",
         file=sys.stderr,
         disable=not progress,
         mininterval=2.0,
     )
-    t0 = time.perf_counter()
-    for epoch in range(1, train_cfg.max_epochs + 1):
+    t0 = time.perf_counter() - elapsed
+    last_save = time.perf_counter()
+    for epoch in range(first_epoch, train_cfg.max_epochs + 1):
         if not ens.rows:
             break
         train_loss = train_epoch(
@@ -257,6 +345,9 @@ def train_ensemble(
                         stopped.append(r)
             if stopped:
                 ens.keep([r for r in ens.rows if r not in stopped])
+        if checkpoint and time.perf_counter() - last_save >= checkpoint_every_s:
+            save(epoch)
+            last_save = time.perf_counter()
         bar.update(1)
         bar.set_postfix(active=len(ens.rows), refresh=False)
     bar.close()

@@ -1,0 +1,135 @@
+"""Resumable training: a job stopped mid-training continues from its checkpoint, not from epoch 0,
+and ends with exactly the numbers of a job that was never stopped."""
+
+import math
+
+import pytest
+import torch
+from helpers import e1_data
+
+import identvae.train.ensemble as ensemble
+from identvae.data import datasets
+from identvae.io import ArtifactError
+from identvae.models.vae import VAEConfig
+from identvae.train.checkpoint import load_weights
+from identvae.train.ensemble import RunSpec, TrainConfig, train_ensemble
+
+MODEL = VAEConfig(obs_dim=3, latent_dim=3, prior="uniform")
+# patience 1 and a high learning rate: runs stop at different checks, some before the interruption
+TRAIN = TrainConfig(lr=1e-2, batch_size=64, max_epochs=14, val_every=1, patience=1)
+RUNS = [
+    RunSpec("a", "seed=1", model_seed=11, gamma2=1e1),
+    RunSpec("b", "seed=2", model_seed=12, gamma2=1e3),
+    RunSpec("c", "seed=1", model_seed=13, gamma2=1e5, beta=2.0),
+    RunSpec("d", "seed=2", model_seed=14, gamma2=1e2),
+]
+STOP_AFTER = 4  # epochs completed before the simulated kill
+REAL_TRAIN_EPOCH = ensemble.train_epoch
+OPTS = {"device": "cpu", "progress": False}
+
+
+@pytest.fixture(scope="module")
+def data():
+    cfg = e1_data(600)
+    return {"seed=1": datasets.generate(cfg, 1), "seed=2": datasets.generate(cfg, 2)}
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(data):
+    return train_ensemble(MODEL, TRAIN, RUNS, data, **OPTS)
+
+
+class Killed(BaseException):
+    """Stands in for the signal that ends a job (not an Exception, like KeyboardInterrupt)."""
+
+
+def count_epochs(monkeypatch, kill_after: int | None = None) -> list[int]:
+    """Wrap the trainer's epoch function: count its calls and optionally die after some."""
+    calls = []
+
+    def wrapped(*args, **kwargs):
+        if kill_after is not None and len(calls) == kill_after:
+            raise Killed
+        calls.append(1)
+        return REAL_TRAIN_EPOCH(*args, **kwargs)
+
+    monkeypatch.setattr(ensemble, "train_epoch", wrapped)
+    return calls
+
+
+def assert_identical(resumed, full):
+    assert resumed.status == full.status
+    assert resumed.epochs_trained == full.epochs_trained
+    assert resumed.stopped_early == full.stopped_early
+    assert len(resumed.history) == len(full.history)
+    for row_r, row_f in zip(resumed.history, full.history, strict=True):
+        assert row_r.keys() == row_f.keys()
+        for key in row_f:
+            if key == "wall_time_s":
+                continue
+            same = (math.isnan(row_f[key]) and math.isnan(row_r[key])) or row_r[key] == row_f[key]
+            assert same, (key, row_r[key], row_f[key])
+    assert resumed.best["epoch"] == full.best["epoch"]
+    for key, value in full.state.items():
+        assert torch.equal(resumed.state[key], value), key
+
+
+def test_a_killed_job_resumes_from_its_checkpoint_and_ends_identical(
+    data, uninterrupted, tmp_path, monkeypatch
+):
+    epochs_needed = max(r.epochs_trained for r in uninterrupted)
+    stopped_before = [r for r in uninterrupted if r.epochs_trained <= STOP_AFTER]
+    stopped_after = [r for r in uninterrupted if r.epochs_trained > STOP_AFTER]
+    # The case is only interesting if the kill falls between the runs' early stops.
+    assert stopped_before and stopped_after
+
+    ckpt = tmp_path / "chunk000.pt"
+    count_epochs(monkeypatch, kill_after=STOP_AFTER)
+    with pytest.raises(Killed):
+        train_ensemble(MODEL, TRAIN, RUNS, data, **OPTS, checkpoint=ckpt, checkpoint_every_s=0)
+    assert ckpt.exists()
+
+    calls = count_epochs(monkeypatch)
+    resumed = train_ensemble(
+        MODEL, TRAIN, RUNS, data, **OPTS, checkpoint=ckpt, checkpoint_every_s=0
+    )
+    assert len(calls) == epochs_needed - STOP_AFTER  # continued, did not start again at epoch 1
+    for res, full in zip(resumed, uninterrupted, strict=True):
+        assert_identical(res, full)
+
+
+def test_a_checkpoint_of_other_settings_is_not_resumed(data, uninterrupted, tmp_path, monkeypatch):
+    ckpt = tmp_path / "chunk000.pt"
+    count_epochs(monkeypatch, kill_after=2)
+    other = [RunSpec("a", "seed=1", model_seed=11, gamma2=2e1), *RUNS[1:]]
+    with pytest.raises(Killed):
+        train_ensemble(MODEL, TRAIN, other, data, **OPTS, checkpoint=ckpt, checkpoint_every_s=0)
+
+    calls = count_epochs(monkeypatch)
+    results = train_ensemble(
+        MODEL, TRAIN, RUNS, data, **OPTS, checkpoint=ckpt, checkpoint_every_s=0
+    )
+    assert len(calls) == max(r.epochs_trained for r in uninterrupted)
+    for res, full in zip(results, uninterrupted, strict=True):
+        assert_identical(res, full)
+
+
+def test_a_corrupt_checkpoint_is_named(data, tmp_path):
+    ckpt = tmp_path / "chunk000.pt"
+    ckpt.write_bytes(b"PK\x03\x04 truncated")
+    with pytest.raises(ArtifactError, match="chunk000.pt"):
+        train_ensemble(MODEL, TRAIN, RUNS, data, **OPTS, checkpoint=ckpt)
+
+
+def test_model_file_round_trip_and_corruption(uninterrupted, tmp_path):
+    path = tmp_path / "model.pt"
+    torch.save(uninterrupted[0].state, path)
+    loaded = load_weights(path)
+    assert loaded.keys() == uninterrupted[0].state.keys()
+    assert all(torch.equal(loaded[k], v) for k, v in uninterrupted[0].state.items())
+
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(ArtifactError, match="corrupt model file .*model.pt"):
+        load_weights(path)
+    with pytest.raises(ArtifactError, match="missing model file"):
+        load_weights(tmp_path / "absent" / "model.pt")
