@@ -20,6 +20,6 @@ rule train:
         data_paths=chunk_data_paths,
         runs_dir=lambda wildcards: f"results/{wildcards.exp}/runs",
         device=config["device"],
-        progress=config["progress"],
+        checkpoint=lambda wildcards: f"results/{wildcards.exp}/checkpoints/{wildcards.chunk}.pt",
     script:
         "../scripts/train.py"

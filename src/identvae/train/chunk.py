@@ -87,8 +87,13 @@ def run_chunk(
     device: str = "auto",
     threads: int = 1,
     progress: bool = True,
+    checkpoint: str | Path | None = None,
+    checkpoint_every_s: float = 300.0,
 ) -> list[RunResult]:
-    """Train the chunk's runs together and write their run directories, then the manifest."""
+    """Train the chunk's runs together and write their run directories, then the manifest.
+
+    With ``checkpoint``, training resumes from that file if a killed job left one, and the file is
+    removed once every run directory and the manifest are written."""
     torch.set_num_threads(threads)
     loaded = {data_id: datasets.load(path) for data_id, path in data_paths.items()}
     obs_dim = next(iter(loaded.values())).observations.shape[1]
@@ -106,6 +111,8 @@ def run_chunk(
         device=str(dev),
         progress=progress,
         desc=f"{spec['experiment']}/{spec['chunk']} ({len(runs)} runs, {dev})",
+        checkpoint=checkpoint,
+        checkpoint_every_s=checkpoint_every_s,
     )
     versions = {"identvae": identvae.__version__, "torch": torch.__version__}
     for run, result in zip(spec["runs"], results, strict=True):
@@ -130,4 +137,6 @@ def run_chunk(
             "runs": {r.spec.run_id: r.status for r in results},
         },
     )
+    if checkpoint:
+        Path(checkpoint).unlink(missing_ok=True)
     return results
