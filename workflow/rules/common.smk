@@ -25,6 +25,11 @@ def experiment(wildcards):
     return EXPERIMENTS[wildcards.exp]
 
 
+def scaled_by_attempt(name):
+    """The experiment's resource ``name``, times the attempt number (1 on the first try)."""
+    return lambda wildcards, attempt: experiment(wildcards)["resources"][name] * attempt
+
+
 def chunk_spec(wildcards):
     return sweeps.chunk_spec(wildcards.exp, experiment(wildcards), wildcards.chunk)
 

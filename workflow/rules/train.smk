@@ -11,9 +11,11 @@ rule train:
     conda:
         ENV
     threads: config["threads_per_job"]
+    # A retry (--retries) gets attempt x the time and memory: a job killed at its time limit
+    # comes back with more and resumes from its checkpoint.
     resources:
-        mem_mb=lambda wildcards: experiment(wildcards)["resources"]["mem_mb"],
-        runtime=lambda wildcards: experiment(wildcards)["resources"]["runtime"],
+        mem_mb=scaled_by_attempt("mem_mb"),
+        runtime=scaled_by_attempt("runtime"),
         gpu=lambda wildcards: experiment(wildcards)["resources"]["gpu"],
     params:
         spec=chunk_spec,
