@@ -45,6 +45,27 @@ def cmd_runs(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_cost(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from identvae.compute_cost import compute_cost, write_compute_cost
+    from identvae.tables import format_frame
+
+    if args.no_write:
+        table = compute_cost(args.results_dir)
+        if table.empty:
+            print(f"error: no Snakemake benchmark files under {args.results_dir}", file=sys.stderr)
+            return 1
+        written = []
+    else:
+        table, written = write_compute_cost(args.results_dir, args.out)
+    with pd.option_context("display.max_rows", None, "display.width", 200):
+        print(format_frame(table, "%.2f").to_string(index=False))
+    for path in written:
+        print(f"wrote {path}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="identvae", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -55,6 +76,17 @@ def main(argv: list[str] | None = None) -> int:
         "--columns", nargs="*", default=[], help="extra columns to show (e.g. gamma2_mle)"
     )
     runs.set_defaults(func=cmd_runs)
+    cost = sub.add_parser(
+        "cost",
+        help="compute cost per rule from Snakemake's benchmark files: jobs, runs, time, memory",
+    )
+    cost.add_argument("results_dir", help="e.g. results")
+    cost.add_argument(
+        "--out",
+        help="write <OUT>.csv and <OUT>.md (default: RESULTS_DIR/tables/compute_cost)",
+    )
+    cost.add_argument("--no-write", action="store_true", help="print the table only")
+    cost.set_defaults(func=cmd_cost)
     args = parser.parse_args(argv)
     try:
         return args.func(args)

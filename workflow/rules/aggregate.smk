@@ -5,6 +5,8 @@ rule summary:
         "results/{exp}/summary.csv",
     log:
         "results/{exp}/logs/summary.log",
+    benchmark:
+        "results/{exp}/benchmarks/summary.tsv"
     localrule: True
     conda:
         ENV
@@ -28,6 +30,8 @@ rule figure:
         caption="results/figures/{exp}.caption.md",
     log:
         "results/logs/figure_{exp}.log",
+    benchmark:
+        "results/{exp}/benchmarks/figure.tsv"
     localrule: True
     conda:
         ENV
@@ -48,6 +52,8 @@ rule table:
         tex="results/tables/{exp}.tex",
     log:
         "results/logs/table_{exp}.log",
+    benchmark:
+        "results/{exp}/benchmarks/table.tsv"
     localrule: True
     conda:
         ENV
@@ -68,6 +74,8 @@ rule claims:
         ),
     log:
         "results/logs/claims.log",
+    benchmark:
+        "results/benchmarks/claims.tsv"
     localrule: True
     conda:
         ENV

@@ -3,6 +3,8 @@ rule dataset:
         "results/{exp}/data/{data_id}.npz",
     log:
         "results/{exp}/logs/dataset_{data_id}.log",
+    benchmark:
+        "results/{exp}/benchmarks/dataset_{data_id}.tsv"
     localrule: True
     conda:
         ENV
