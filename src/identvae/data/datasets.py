@@ -58,12 +58,13 @@ def draw_split(size: int, fractions: list[float], rng: np.random.Generator) -> n
 
 def generate(config: dict[str, Any], seed: int) -> Dataset:
     """Generate a dataset. Independent streams for mixing, sources and split (spawned from the data
-    seed) so the mixing does not change when only the sample count does."""
+    seed) so the mixing does not change when only the sample count does. Optional
+    ``config["mixing_options"]`` are the mixing's draw options (see ``mixings.draw_mixing``)."""
     mix_rng, src_rng, split_rng = (
         np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3)
     )
     n = config["n_sources"]
-    params = draw_mixing(config["mixing"], n, mix_rng)
+    params = draw_mixing(config["mixing"], n, mix_rng, **(config.get("mixing_options") or {}))
     sources = draw_sources(config["sources"], n, config["n_samples"], src_rng)
     with torch.no_grad():
         x = mixing_function(config["mixing"], params)(torch.as_tensor(sources)).numpy()
