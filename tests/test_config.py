@@ -68,8 +68,17 @@ def test_check_config_names_keys_the_schema_cannot_check():
     with pytest.raises(ConfigError, match=rf"experiments\.{E1}\.data\.split"):
         check_config(cfg)
     cfg = validated(load())
-    cfg["experiments"][E1]["enabled"] = False
+    for exp in cfg["experiments"].values():
+        exp["enabled"] = False
     with pytest.raises(ConfigError, match="no experiment is enabled"):
+        check_config(cfg)
+    cfg = validated(load())
+    cfg["experiments"]["etg_gap_ima"]["model"]["latent_dim"] = 2
+    with pytest.raises(ConfigError, match=r"experiments\.etg_gap_ima\.model\.latent_dim"):
+        check_config(cfg)
+    cfg = validated(load())
+    cfg["experiments"]["etg_gap_ima"]["model"]["prior"] = "uniform"
+    with pytest.raises(ConfigError, match=r"experiments\.etg_gap_ima\.model\.prior"):
         check_config(cfg)
 
 

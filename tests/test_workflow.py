@@ -9,8 +9,18 @@ import torch
 from helpers import ROOT, run_snakemake
 
 from identvae.cli import main as cli_main
+from identvae.experiments.catalog import FIGURES
 
 E1 = "etg_moebius_gamma"
+# runs per experiment in config/presets/smoke.yaml
+SMOKE_EXPERIMENTS = {
+    E1: 4,
+    "etg_moebius_linear": 3,
+    "etg_mlp_self_consistency": 4,
+    "etg_arflow": 3,
+    "etg_gap_triangular": 2,
+    "etg_gap_ima": 2,
+}
 pytestmark = pytest.mark.workflow
 
 
@@ -39,6 +49,28 @@ def test_every_target_is_written(smoke):
         assert (smoke / path).stat().st_size > 0, path
     assert (smoke / f"figures/{E1}.png").read_bytes()[:4] == b"\x89PNG"
     assert (smoke / f"figures/{E1}.pdf").read_bytes()[:4] == b"%PDF"
+
+
+@pytest.mark.parametrize("exp", sorted(SMOKE_EXPERIMENTS))
+def test_every_experiment_of_the_smoke_preset_has_its_outputs(smoke, exp):
+    summary = pd.read_csv(smoke / exp / "summary.csv")
+    assert len(summary) == SMOKE_EXPERIMENTS[exp]
+    assert (smoke / "tables" / f"{exp}.csv").stat().st_size > 0
+    for fig in FIGURES[exp]:
+        assert (smoke / "figures" / f"{fig}.png").read_bytes()[:4] == b"\x89PNG", fig
+        assert (smoke / "figures" / f"{fig}.caption.md").stat().st_size > 0, fig
+    claims = pd.read_csv(smoke / "claims.csv")
+    assert (claims["experiment"] == exp).any()
+
+
+def test_the_mixing_contrast_of_each_run_is_recorded(smoke):
+    """A data property in every summary row: 0 for the conformal Möbius map (known answer), and
+    for E2 the c_IMA of the linear map, > 0 and different per data seed."""
+    e1 = pd.read_csv(smoke / E1 / "summary.csv")
+    assert e1["mixing_cima"].abs().max() < 1e-6
+    e2 = pd.read_csv(smoke / "etg_moebius_linear" / "summary.csv")
+    assert (e2["linear_cima"] > 0).all() and e2["linear_cima"].nunique() == len(e2)
+    assert (e2["mixing_cima"] > 0).all()
 
 
 def test_every_run_has_its_directory_and_a_row(smoke):
@@ -76,7 +108,8 @@ def test_table_and_claims_are_computed_from_the_summary(smoke):
         runs = summary[summary["gamma2"] == row["gamma2"]]
         assert row["mcc_batch_median"] == pytest.approx(runs["mcc_batch"].median())
     claims = pd.read_csv(smoke / "claims.csv")
-    assert set(claims["claim_id"]) == {"E1.high_gamma_mcc", "E1.low_gamma_mcc", "E1.cima_drop"}
+    e1_ids = set(claims.loc[claims["experiment"] == E1, "claim_id"])
+    assert e1_ids == {"E1.high_gamma_mcc", "E1.low_gamma_mcc", "E1.cima_drop"}
     assert set(claims["verdict"]) <= {
         "reproduced",
         "partly reproduced",

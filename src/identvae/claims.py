@@ -2,13 +2,12 @@
 
 Verdicts are always computed from the data ("reproduced", "partly reproduced", "not reproduced",
 or "no data" when a group the claim needs has no finished run); nothing is hard-coded, so the
-claims table changes when the results do. Experiments register a claims function in
-:data:`CLAIMS`; :func:`write_claims` merges each experiment's rows into one shared CSV."""
+claims table changes when the results do. Each experiment module exposes a ``claims``
+function (E1's is :func:`e1_claims`); :func:`write_claims` writes all rows into one CSV."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -193,19 +192,11 @@ def e1_claims(
     return results
 
 
-#: Experiment name → claims function taking ``(summary, **extras)``.
-CLAIMS: dict[str, Callable[..., list[ClaimResult]]] = {E1: e1_claims}
-
-
 def evaluate(experiment: str, summary: pd.DataFrame, **extras: Any) -> list[ClaimResult]:
-    """Run the registered claims of ``experiment`` (KeyError names the known experiments)."""
-    try:
-        claims_fn = CLAIMS[experiment]
-    except KeyError:
-        raise KeyError(
-            f"no claims registered for {experiment!r}; known: {sorted(CLAIMS)}"
-        ) from None
-    return claims_fn(summary, **extras)
+    """The claims of ``experiment``: its module's ``claims(summary, **extras)``."""
+    from identvae.experiments import load
+
+    return load(experiment).claims(summary, **extras)
 
 
 def write_claims(results: list[ClaimResult], path: str | os.PathLike) -> pd.DataFrame:

@@ -29,6 +29,19 @@ def check_config(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
                 f"{where}.data.n_samples = {exp['data']['n_samples']} leaves fewer validation "
                 f"samples than one metric batch ({exp['train']['metric_batch_size']})"
             )
+        model = exp["model"]
+        if model.get("decoder") == "true_mixing":
+            if model["prior"] not in ("gaussian", "laplace"):
+                raise ConfigError(
+                    f"{where}.model.prior = {model['prior']!r}: a decoder fixed to the true "
+                    "mixing takes latents on the real line (gaussian or laplace prior)"
+                )
+            if model["latent_dim"] != exp["data"]["n_sources"]:
+                raise ConfigError(
+                    f"{where}.model.latent_dim = {model['latent_dim']} must equal "
+                    f"data.n_sources = {exp['data']['n_sources']} when the decoder is the true "
+                    "mixing"
+                )
         try:
             sweeps.expand_runs(name, exp)
         except ValueError as err:

@@ -34,7 +34,7 @@ def read_run(run_dir: str | Path) -> dict:
     metrics = {k: (np.nan if v is None else v) for k, v in final["metrics"].items()}
     if final["status"] != "ok":  # never let a diverged run's last numbers into a median
         metrics = dict.fromkeys(metrics, np.nan)
-    return row | metrics
+    return row | metrics | final.get("data_metrics", {})
 
 
 def summarise(runs_dir: str | Path, run_ids: list[str]) -> pd.DataFrame:

@@ -19,25 +19,25 @@ rule summary:
 
 rule figure:
     input:
-        "results/{exp}/summary.csv",
+        lambda wildcards: f"results/{figure_experiment(wildcards.fig)}/summary.csv",
     output:
         pdf=report(
-            "results/figures/{exp}.pdf",
+            "results/figures/{fig}.pdf",
             caption="../report/figure.rst",
             category="Figures",
         ),
-        png="results/figures/{exp}.png",
-        caption="results/figures/{exp}.caption.md",
+        png="results/figures/{fig}.png",
+        caption="results/figures/{fig}.caption.md",
     log:
-        "results/logs/figure_{exp}.log",
+        "results/logs/figure_{fig}.log",
     benchmark:
-        "results/{exp}/benchmarks/figure.tsv"
+        "results/benchmarks/figure_{fig}.tsv"
     localrule: True
     conda:
         ENV
     params:
-        exp=lambda wildcards: wildcards.exp,
-        settings=experiment,
+        exp=lambda wildcards: figure_experiment(wildcards.fig),
+        settings=lambda wildcards: EXPERIMENTS[figure_experiment(wildcards.fig)],
         preset=config["preset"],
     script:
         "../scripts/figure.py"
@@ -59,6 +59,7 @@ rule table:
         ENV
     params:
         exp=lambda wildcards: wildcards.exp,
+        settings=experiment,
     script:
         "../scripts/table.py"
 

@@ -6,6 +6,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 from identvae import sweeps
+from identvae.experiments.catalog import FIGURES, figure_experiment
 from identvae.config import check_config
 from snakemake.logging import logger
 
@@ -17,6 +18,7 @@ ENV = "../../envs/identvae.yaml"
 
 wildcard_constraints:
     exp="|".join(EXPERIMENTS) or "no-experiment-enabled",
+    fig="|".join(fig for exp in EXPERIMENTS for fig in FIGURES[exp]) or "no-figure",
     chunk=r"chunk\d{3}",
     data_id=r"seed=\d+",
 
@@ -55,9 +57,7 @@ def run_ids(wildcards):
 def all_targets():
     targets = ["results/claims.csv"]
     for name in EXPERIMENTS:
-        targets += [
-            f"results/figures/{name}.pdf",
-            f"results/figures/{name}.png",
-            f"results/tables/{name}.csv",
-        ]
+        targets.append(f"results/tables/{name}.csv")
+        for fig in FIGURES[name]:
+            targets += [f"results/figures/{fig}.pdf", f"results/figures/{fig}.png"]
     return targets

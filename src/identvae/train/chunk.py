@@ -19,12 +19,17 @@ import torch
 import identvae
 from identvae.data import datasets
 from identvae.io import write_json
+from identvae.metrics.elbo_gap import GapSettings
+from identvae.metrics.mixing import mixing_contrasts
 from identvae.models.vae import VAEConfig
 from identvae.train.ensemble import RunResult, RunSpec, TrainConfig, resolve_device, train_ensemble
 
 
 def model_config(spec: dict[str, Any], obs_dim: int) -> VAEConfig:
+    """The VAE of a chunk spec. ``model.decoder`` (default "mlp") may be "true_mixing": the
+    decoder is then fixed to the true mixing of each run's dataset (``data.mixing``)."""
     m = spec["model"]
+    decoder = m.get("decoder", "mlp")
     return VAEConfig(
         obs_dim=obs_dim,
         latent_dim=m["latent_dim"],
@@ -32,6 +37,8 @@ def model_config(spec: dict[str, Any], obs_dim: int) -> VAEConfig:
         n_layers=m["n_layers"],
         hidden_factor=m["hidden_factor"],
         beta_learned=m.get("beta_learned", False),
+        decoder=decoder,
+        mixing=spec["data"]["mixing"] if decoder == "true_mixing" else None,
     )
 
 
@@ -44,10 +51,19 @@ def train_config(spec: dict[str, Any]) -> TrainConfig:
         val_every=t["val_every"],
         patience=t["patience"],
         metric_batch_size=t.get("metric_batch_size", 64),
+        gap_points=t.get("gap_points", GapSettings.points),
+        gap_elbo_samples=t.get("gap_elbo_samples", GapSettings.elbo_samples),
+        gap_is_samples=t.get("gap_is_samples", GapSettings.is_samples),
+        gap_newton_steps=t.get("gap_newton_steps", GapSettings.newton_steps),
     )
 
 
-def write_run(run_dir: Path, config: dict[str, Any], result: RunResult) -> None:
+def write_run(
+    run_dir: Path,
+    config: dict[str, Any],
+    result: RunResult,
+    data_metrics: dict[str, float] | None = None,
+) -> None:
     """Write one run directory atomically (temporary directory, then rename)."""
     run_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{run_dir.name}.", dir=run_dir.parent))
@@ -64,6 +80,9 @@ def write_run(run_dir: Path, config: dict[str, Any], result: RunResult) -> None:
                 "epochs_trained": result.epochs_trained,
                 "stopped_early": result.stopped_early,
                 "metrics": {k: v for k, v in best.items() if k != "epoch"},
+                # properties of the run's dataset (e.g. its mixing's C_IMA), known whatever the
+                # run's status
+                "data_metrics": data_metrics or {},
             },
         )
         torch.save(result.state or {}, tmp / "model.pt")
@@ -114,6 +133,10 @@ def run_chunk(
         checkpoint=checkpoint,
         checkpoint_every_s=checkpoint_every_s,
     )
+    contrasts = {
+        data_id: mixing_contrasts(ds.mixing_name, ds.mixing_params, ds.sources)
+        for data_id, ds in loaded.items()
+    }
     versions = {"identvae": identvae.__version__, "torch": torch.__version__}
     for run, result in zip(spec["runs"], results, strict=True):
         config = {
@@ -128,7 +151,7 @@ def run_chunk(
             "device": str(dev),
             "versions": versions,
         }
-        write_run(Path(runs_dir) / run["run_id"], config, result)
+        write_run(Path(runs_dir) / run["run_id"], config, result, contrasts[run["data_id"]])
     write_json(
         manifest_path,
         {

@@ -1,0 +1,354 @@
+"""E2 (Möbius + linear) and E6 (AR flow): binned tables, claims, captions and figures on
+synthetic per-run summaries (one run per data seed)."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import spearmanr
+
+from identvae.claims import NO_DATA, NOT_REPRODUCED, PARTLY, REPRODUCED, VERDICTS, ClaimResult
+from identvae.experiments import etg_arflow as e6
+from identvae.experiments import etg_moebius_linear as e2
+from identvae.figures.style import save_figure
+from identvae.tables import write_table
+
+METRICS = ["mcc_batch", "mcc_full", "mcc_batch_spearman", "mcc_full_spearman", "val_neg_elbo"]
+SETTINGS = {
+    "data": {"mixing": "moebius_linear", "mixing_options": {"linear_norm": "unit_det"}},
+    "model": {"latent_dim": 3},
+    "train": {"metric_batch_size": 64},
+    "sweep": {"gamma2": [1e5], "model_seed": [1], "data_seed": list(range(10))},
+    "resources": {},
+}
+
+
+def synthetic(
+    n: int = 100,
+    slope: float = -0.25,
+    noise: float = 0.02,
+    driver: str = "linear_cima",
+    seed: int = 0,
+) -> pd.DataFrame:
+    """One ok run per data seed. log10 linear_cima ~ U(-0.4, 0.8) and log10 mixing_cima
+    ~ U(-0.6, 0.6) drawn independently; batch MCC = 0.9 + slope · (log10 driver − its minimum)
+    + noise, so only the ``driver`` column carries the trend."""
+    rng = np.random.default_rng(seed)
+    logs = {"linear_cima": rng.uniform(-0.4, 0.8, n), "mixing_cima": rng.uniform(-0.6, 0.6, n)}
+    x = logs[driver]
+    mcc = np.clip(0.9 + slope * (x - x.min()) + rng.normal(0, noise, n), 0, 1)
+    return pd.DataFrame(
+        {
+            "run_id": [f"data_seed={i}" for i in range(n)],
+            "status": "ok",
+            "gamma2": 1e5,
+            "beta": 1.0,
+            "model_seed": 1,
+            "data_seed": np.arange(n),
+            "selected_epoch": 50,
+            "mcc_batch": mcc,
+            "mcc_full": np.clip(mcc + 0.03, 0, 1),
+            "mcc_batch_spearman": mcc,
+            "mcc_full_spearman": mcc,
+            "val_neg_elbo": rng.normal(-5, 0.1, n),
+            "linear_cima": 10 ** logs["linear_cima"],
+            "mixing_cima": 10 ** logs["mixing_cima"],
+        }
+    )
+
+
+def fail(df: pd.DataFrame, rows, status: str = "diverged", keep_x: bool = True) -> pd.DataFrame:
+    """Mark ``rows`` (positions) as not finished, metrics NaN; the C_IMA too unless keep_x."""
+    df = df.copy()
+    index = df.index[list(rows)]
+    df.loc[index, "status"] = status
+    df.loc[index, METRICS] = np.nan
+    if not keep_x:
+        df.loc[index, ["linear_cima", "mixing_cima"]] = np.nan
+    return df
+
+
+def by_id(results: list[ClaimResult]) -> dict[str, ClaimResult]:
+    assert all(isinstance(r, ClaimResult) and r.verdict in VERDICTS for r in results)
+    return {r.claim_id: r for r in results}
+
+
+def manual_bins(log_x: np.ndarray, lo: float, hi: float, n_bins: int = 5) -> np.ndarray:
+    """Independent bin assignment: floor((x − lo) / width), the maximum in the last bin."""
+    width = (hi - lo) / n_bins
+    return np.clip(np.floor((log_x - lo) / width), 0, n_bins - 1).astype(int)
+
+
+def close(fig) -> None:
+    plt.close(fig)
+
+
+# --- table ---------------------------------------------------------------------------------------
+
+
+def test_table_edges_from_ok_range_and_failed_counted() -> None:
+    x = 10.0 ** np.array([-1.0, 0.0, 1.0, 2.0, 3.0, 5.0, 0.5])
+    df = synthetic(n=7).assign(linear_cima=x)
+    df = fail(df, [5], status="diverged")  # x = 1e5 lies outside the finished runs' range
+    df = fail(df, [6], status="failed")  # x = 10^0.5, inside bin [-0.2, 0.6)
+    table = e2.table(df)
+
+    assert list(table.columns) == [
+        "bin", "bin_label", "log10_cima_lo", "log10_cima_hi", "runs", "failed",
+        "mcc_batch_median", "mcc_batch_mean", "mcc_batch_std", "mcc_full_median",
+        "cima_axis", "spearman_rho", "spearman_p", "spearman_n",
+    ]  # fmt: skip
+    assert table["bin"].tolist() == [0, 1, 2, 3, 4]
+    np.testing.assert_allclose(table["log10_cima_lo"], [-1.0, -0.2, 0.6, 1.4, 2.2])
+    np.testing.assert_allclose(table["log10_cima_hi"], [-0.2, 0.6, 1.4, 2.2, 3.0])
+    assert table["runs"].tolist() == [1, 2, 1, 1, 2]
+    assert table["failed"].tolist() == [0, 1, 0, 0, 1]
+    assert table["runs"].sum() == len(df)
+    assert (table["cima_axis"] == "linear_cima").all()
+    assert table["bin_label"].iloc[0] == "[-1.00, -0.20)" and table["bin_label"].iloc[-1].endswith(
+        "]"
+    )
+
+
+def test_table_statistics_match_independent_computation() -> None:
+    df = fail(synthetic(n=60, seed=3), [4, 17], keep_x=True)
+    df = fail(df, [30], status="failed", keep_x=False)
+    table = e2.table(df)
+
+    ok = df[df["status"] == "ok"]
+    log_ok = np.log10(ok["linear_cima"].to_numpy())
+    lo, hi = log_ok.min(), log_ok.max()
+    np.testing.assert_allclose(table.loc[table["bin"] >= 0, "log10_cima_lo"].iloc[0], lo)
+    np.testing.assert_allclose(table.loc[table["bin"] >= 0, "log10_cima_hi"].iloc[-1], hi)
+    widths = (table["log10_cima_hi"] - table["log10_cima_lo"]).iloc[:5]
+    np.testing.assert_allclose(widths, (hi - lo) / 5)
+
+    known = df["linear_cima"].notna()
+    bins = manual_bins(np.log10(df.loc[known, "linear_cima"].to_numpy()), lo, hi)
+    for k in range(5):
+        members = df.loc[known][bins == k]
+        row = table[table["bin"] == k].iloc[0]
+        good = members[members["status"] == "ok"]
+        assert row["runs"] == len(members)
+        assert row["failed"] == int((members["status"] != "ok").sum())
+        assert row["mcc_batch_median"] == pytest.approx(good["mcc_batch"].median())
+        assert row["mcc_batch_mean"] == pytest.approx(good["mcc_batch"].mean())
+        assert row["mcc_batch_std"] == pytest.approx(good["mcc_batch"].std())
+        assert row["mcc_full_median"] == pytest.approx(good["mcc_full"].median())
+
+    # The run without a C_IMA has its own labelled row; every run is counted once.
+    unbinned = table[table["bin"] == -1]
+    assert len(unbinned) == 1 and unbinned["runs"].item() == 1 and unbinned["failed"].item() == 1
+    assert np.isnan(unbinned["log10_cima_lo"].item())
+    assert table["runs"].sum() == len(df) and table["failed"].sum() == 3
+
+    rho, p = spearmanr(ok["linear_cima"], ok["mcc_batch"])
+    assert table["spearman_rho"].nunique() == 1
+    assert table["spearman_rho"].iloc[0] == pytest.approx(rho)
+    assert table["spearman_p"].iloc[0] == pytest.approx(p)
+    assert table["spearman_n"].iloc[0] == len(ok)
+
+
+def test_table_degenerate_ranges() -> None:
+    # A single distinct C_IMA: every run in one bin, edges still increasing and finite.
+    same = synthetic(n=8).assign(mixing_cima=2.0)
+    table = e6.table(same)
+    assert len(table) == 5 and table["runs"].sum() == 8 and (table["runs"] == 8).sum() == 1
+    assert np.all(np.diff(table["log10_cima_lo"]) > 0)
+    inside = table[table["runs"] == 8].iloc[0]
+    assert inside["log10_cima_lo"] <= np.log10(2.0) <= inside["log10_cima_hi"]
+    assert np.isnan(table["spearman_rho"].iloc[0])  # constant x: no rank correlation
+
+    # No finished run: the bins span the failed runs' (known) C_IMA, all counted as failed.
+    none_ok = fail(synthetic(n=10), range(10), keep_x=True)
+    table = e6.table(none_ok)
+    assert len(table) == 5 and table["runs"].sum() == 10 and table["failed"].sum() == 10
+    assert table["log10_cima_lo"].iloc[0] == pytest.approx(np.log10(none_ok["mixing_cima"].min()))
+    assert table["mcc_batch_median"].isna().all()
+
+    # No finite C_IMA at all: only the unbinned row.
+    no_x = fail(synthetic(n=4), range(4), keep_x=False)
+    table = e6.table(no_x)
+    assert table["bin"].tolist() == [-1] and table["runs"].tolist() == [4]
+
+    # Empty summary: no rows, same columns.
+    assert e6.table(synthetic(n=5).iloc[:0]).empty
+
+
+def test_table_survives_csv(tmp_path) -> None:
+    table = e2.table(fail(synthetic(n=30), [2], keep_x=False))
+    (csv,) = write_table(table, tmp_path / "e2", formats=("csv",))
+    pd.testing.assert_frame_equal(pd.read_csv(csv), table, check_dtype=False)
+
+
+# --- the E2 axis choice ---------------------------------------------------------------------------
+
+
+def test_cima_axis_choice_switches_column() -> None:
+    df = synthetic(n=100, driver="linear_cima", seed=1)
+    assert abs(spearmanr(df["linear_cima"], df["mixing_cima"]).statistic) < 0.1  # precondition
+    linear, mixing = e2.table(df, cima_axis="linear"), e2.table(df, cima_axis="mixing")
+    assert (linear["cima_axis"] == "linear_cima").all()
+    assert (mixing["cima_axis"] == "mixing_cima").all()
+    assert linear["log10_cima_lo"].iloc[0] == pytest.approx(np.log10(df["linear_cima"].min()))
+    assert mixing["log10_cima_lo"].iloc[0] == pytest.approx(np.log10(df["mixing_cima"].min()))
+    assert linear["spearman_rho"].iloc[0] < -0.8
+    assert abs(mixing["spearman_rho"].iloc[0]) < 0.3
+
+    assert by_id(e2.claims(df, cima_axis="linear"))["E2.rank"].verdict == REPRODUCED
+    assert by_id(e2.claims(df, cima_axis="mixing"))["E2.rank"].verdict != REPRODUCED
+    assert e2.table(df).equals(linear)  # the paper's axis is the default
+
+    assert e2.extras(SETTINGS)["cima_axis"] == "linear"
+    chosen = e2.extras({**SETTINGS, "plot": {"cima_axis": "mixing"}})
+    assert chosen["cima_axis"] == "mixing" and chosen["linear_norm"] == "unit_det"
+    assert 0 < chosen["chance_mcc"] < 1
+    text = e2.caption(df, **chosen)
+    assert "summary column mixing_cima" in text and "not the paper's" in text
+    with pytest.raises(ValueError, match="cima_axis"):
+        e2.extras({**SETTINGS, "plot": {"cima_axis": "decoder"}})
+    with pytest.raises(KeyError, match="linear_cima"):
+        e2.table(df.drop(columns="linear_cima"))
+
+
+# --- claims --------------------------------------------------------------------------------------
+
+
+def test_e2_claims_reproduced_when_mcc_falls_with_cima() -> None:
+    df = fail(synthetic(n=100), [7], keep_x=True)
+    results = by_id(e2.claims(df))
+    assert set(results) == {"E2.rank", "E2.drop"}
+    assert results["E2.rank"].verdict == REPRODUCED
+    assert results["E2.drop"].verdict == REPRODUCED
+    assert all(r.experiment == "etg_moebius_linear" for r in results.values())
+    ok = df[df["status"] == "ok"]
+    rho = spearmanr(ok["linear_cima"], ok["mcc_batch"]).statistic
+    assert results["E2.rank"].ours.startswith(f"ρ = {rho:.2f}")
+    assert "99 finished runs" in results["E2.rank"].detail
+
+
+def test_e2_claims_not_reproduced_when_independent() -> None:
+    results = by_id(e2.claims(synthetic(n=100, slope=0.0, seed=1)))
+    assert results["E2.rank"].verdict == NOT_REPRODUCED
+    assert results["E2.drop"].verdict == NOT_REPRODUCED
+    rising = by_id(e2.claims(synthetic(n=100, slope=+0.2)))
+    assert rising["E2.rank"].verdict == NOT_REPRODUCED
+    assert rising["E2.drop"].verdict == NOT_REPRODUCED
+
+
+def test_e2_claims_partly() -> None:
+    # A clear but smaller fall (≈ 0.1 between the end bins' centres).
+    mild = by_id(e2.claims(synthetic(n=100, slope=-0.1, noise=0.01)))
+    assert mild["E2.drop"].verdict == PARTLY
+    # Strongly negative ρ on few runs, not significant.
+    df = synthetic(n=6)
+    df["linear_cima"] = 10.0 ** np.arange(6)
+    df["mcc_batch"] = [0.9, 0.7, 0.8, 0.6, 0.85, 0.5]
+    rho, p = spearmanr(df["linear_cima"], df["mcc_batch"])
+    assert rho <= -0.3 and p >= 0.05  # precondition of this case
+    assert by_id(e2.claims(df))["E2.rank"].verdict == PARTLY
+
+
+def test_claims_no_data() -> None:
+    few = fail(synthetic(n=8), range(4), keep_x=True)  # 4 finished runs
+    assert {r.verdict for r in e2.claims(few)} == {NO_DATA}
+    assert "4 finished runs" in by_id(e2.claims(few))["E2.rank"].detail
+    assert {r.verdict for r in e6.claims(few)} == {NO_DATA}
+    nothing = fail(synthetic(n=10), range(10), keep_x=False)
+    assert {r.verdict for r in e2.claims(nothing)} == {NO_DATA}
+    assert {r.verdict for r in e6.claims(nothing)} == {NO_DATA}
+    assert {r.verdict for r in e2.claims(synthetic(n=5).iloc[:0])} == {NO_DATA}
+
+
+def test_e6_trend_claim_follows_the_data() -> None:
+    strong = e6.claims(synthetic(n=100, driver="mixing_cima", slope=-0.25))
+    assert [r.claim_id for r in strong] == ["E6.arflow_trend"]
+    assert strong[0].verdict == REPRODUCED and "stronger than the paper" in strong[0].detail
+
+    rising = e6.claims(synthetic(n=100, driver="mixing_cima", slope=+0.25))
+    assert rising[0].verdict == NOT_REPRODUCED
+
+    # Weakly negative and not significant: partly.
+    weak = synthetic(n=12, driver="mixing_cima", slope=0.0)
+    weak["mixing_cima"] = 10.0 ** np.linspace(-1, 1, 12)
+    weak["mcc_batch"] = [0.8, 0.7, 0.9, 0.75, 0.85, 0.6, 0.95, 0.65, 0.7, 0.8, 0.72, 0.74]
+    rho, p = spearmanr(weak["mixing_cima"], weak["mcc_batch"])
+    assert rho < 0 and p >= 0.05  # precondition of this case
+    assert e6.claims(weak)[0].verdict == PARTLY
+
+    # E6 bins on the mixing's C_IMA: a trend in linear_cima alone is not seen.
+    unrelated = synthetic(n=100, driver="linear_cima", slope=-0.25, seed=1)
+    assert abs(spearmanr(unrelated["linear_cima"], unrelated["mixing_cima"]).statistic) < 0.1
+    other = e6.claims(unrelated)
+    assert other[0].verdict != REPRODUCED
+
+
+# --- captions and figures ------------------------------------------------------------------------
+
+
+def test_captions_count_runs_and_failures() -> None:
+    df = fail(synthetic(n=100), [3, 50], keep_x=True)
+    df = fail(df, [60], status="failed", keep_x=False)
+    extras = e2.extras(SETTINGS)
+    _, caption_fn = e2.FIGURES["etg_moebius_linear"]
+    text = caption_fn(df, **extras)
+    assert "100 runs (100 data seeds, model seed 1, γ² = 1e5)" in text
+    assert "Of 100 runs, 2 diverged, 1 failed" in text
+    assert "1 run (0 finished) without a finite log10 C_IMA" in text
+    assert "c_IMA of the linear map L" in text and "choice" in text
+    assert "unit determinant" in text and "lowest negative ELBO" in text
+    assert f"({extras['chance_mcc']:.2f})" in text
+    ok = df[df["status"] == "ok"]
+    rho = spearmanr(ok["linear_cima"], ok["mcc_batch"]).statistic
+    assert f"ρ = {rho:.2f}" in text and "n = 97" in text
+
+    _, caption6 = e6.FIGURES["etg_arflow"]
+    clean = synthetic(n=20, driver="mixing_cima")
+    text6 = caption6(clean, chance_mcc=0.3)
+    assert "All 20 runs finished" in text6 and "global C_IMA" in text6
+    assert "affine-coupling" in text6 and "lowest negative ELBO" in text6
+    assert "no finite" not in text6
+
+
+def _save(fig, tmp_path, name: str) -> None:
+    pdf, png = tmp_path / f"{name}.pdf", tmp_path / f"{name}.png"
+    save_figure(fig, pdf, png)
+    assert pdf.read_bytes().startswith(b"%PDF") and pdf.stat().st_size > 1000
+    assert png.read_bytes().startswith(b"\x89PNG") and png.stat().st_size > 1000
+
+
+def test_figures_render(tmp_path) -> None:
+    df = fail(synthetic(n=50), [1, 2], keep_x=True)
+    df = fail(df, [3], status="failed", keep_x=False)
+    for module, extras in ((e2, e2.extras(SETTINGS)), (e6, {"chance_mcc": 0.4})):
+        assert list(module.FIGURES) == [module.EXPERIMENT]
+        figure_fn, caption_fn = module.FIGURES[module.EXPERIMENT]
+        assert isinstance(caption_fn(df, **extras), str)
+        _save(figure_fn(df, **extras), tmp_path, f"{module.EXPERIMENT}_plain")
+        _save(figure_fn(df, cima_axis="mixing"), tmp_path, f"{module.EXPERIMENT}_mixing")
+        degenerate = {
+            "single": synthetic(n=6).assign(linear_cima=3.0, mixing_cima=3.0),
+            "one_run": synthetic(n=1),
+            "none_ok": fail(synthetic(n=6), range(6), keep_x=True),
+            "no_x": fail(synthetic(n=6), range(6), keep_x=False),
+            "empty": synthetic(n=3).iloc[:0],
+        }
+        for name, data in degenerate.items():
+            _save(figure_fn(data), tmp_path, f"{module.EXPERIMENT}_{name}")
+            assert isinstance(caption_fn(data), str)
+
+
+def test_figure_annotates_counts_per_bin() -> None:
+    x = 10.0 ** np.array([-1.0, -0.9, 0.0, 1.0, 2.0, 3.0, 2.9])
+    df = synthetic(n=7).assign(linear_cima=x)
+    df = fail(df, [1], status="diverged")  # log10 x = -0.9: first bin
+    df = fail(df, [6], status="failed")  # log10 x = 2.9: last bin
+    fig = e2.figure(df)
+    ax = fig.axes[0]
+    counts = [t.get_text() for t in ax.texts if t.get_text().startswith("n=")]
+    assert counts == ["n=1\n(1 diverged)", "n=1", "n=1", "n=1", "n=1\n(1 failed)"]
+    assert any("Spearman ρ" in t.get_text() for t in ax.texts)
+    np.testing.assert_allclose(ax.get_xticks(), [-1.0, -0.2, 0.6, 1.4, 2.2, 3.0])
+    close(fig)
