@@ -28,6 +28,7 @@ CASES = {
     "triangular_mlp": (3, "gaussian"),
     "elementwise_orthogonal": (3, "gaussian"),
     "affine_coupling": (4, "gaussian"),
+    "linear": (3, "gaussian"),
 }
 
 

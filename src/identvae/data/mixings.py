@@ -18,6 +18,8 @@ Registered mixings (``MIXINGS``) and their draw options (``draw_mixing(name, n, 
   No options.
 - ``affine_coupling`` (E6): randomly initialised affine-coupling flow. Options ``n_layers``,
   ``hidden``.
+- ``linear`` (E4 known-answer tests): x = A s with non-orthogonal columns, so c_IMA(A) > 0 is
+  constant over space. Option ``singular_range``.
 
 Every mixing has an inverse (``mixing_inverse``), exact or by Newton's method."""
 
@@ -302,6 +304,31 @@ def affine_coupling_inverse(
     return h
 
 
+# --- linear map (E4 known-answer tests) --------------------------------------------------------
+
+
+def linear_params(
+    n: int, rng: np.random.Generator, *, singular_range: tuple[float, float] = (0.3, 3.0)
+) -> Params:
+    """A = U diag(sv) V^T with U, V Haar orthogonal and singular values log-uniform in
+    ``singular_range``: unequal singular values and a random V make the columns non-orthogonal
+    (c_IMA(A) > 0), while cond(A) <= high / low keeps it well conditioned."""
+    lo, hi = singular_range
+    if not 0 < lo <= hi:
+        raise ValueError(f"singular_range must satisfy 0 < low <= high, got {singular_range!r}")
+    sv = np.exp(rng.uniform(np.log(lo), np.log(hi), size=n))
+    return {"A": haar_orthogonal(n, rng) @ np.diag(sv) @ haar_orthogonal(n, rng).T}
+
+
+def linear(s: torch.Tensor, A: torch.Tensor) -> torch.Tensor:
+    """x = A s (row-vector convention: s @ A^T)."""
+    return s @ A.T
+
+
+def linear_inverse(x: torch.Tensor, A: torch.Tensor) -> torch.Tensor:
+    return torch.linalg.solve(A, x.unsqueeze(-1)).squeeze(-1)
+
+
 # --- registry ----------------------------------------------------------------------------------
 
 MIXINGS: dict[str, tuple[Callable[..., Params], Callable]] = {
@@ -311,6 +338,7 @@ MIXINGS: dict[str, tuple[Callable[..., Params], Callable]] = {
     "triangular_mlp": (triangular_mlp_params, mlp_mixing),
     "elementwise_orthogonal": (elementwise_orthogonal_params, elementwise_orthogonal),
     "affine_coupling": (affine_coupling_params, affine_coupling),
+    "linear": (linear_params, linear),
 }
 
 INVERSES: dict[str, Callable] = {
@@ -320,6 +348,7 @@ INVERSES: dict[str, Callable] = {
     "triangular_mlp": mlp_mixing_inverse,
     "elementwise_orthogonal": elementwise_orthogonal_inverse,
     "affine_coupling": affine_coupling_inverse,
+    "linear": linear_inverse,
 }
 
 

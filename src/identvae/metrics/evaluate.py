@@ -1,7 +1,9 @@
 """Every metric of one validation check, for all runs of an ensemble at once.
 
 Definitions follow spec section 2 (Metrics): batch and full MCC (Pearson and Spearman), batch-mean
--Jacobian and local c_IMA of the learned decoder, and the self-consistency diagnostics."""
+-Jacobian and local c_IMA of the learned decoder, and the self-consistency diagnostics. Metrics
+too costly for every check (E4's ELBO gap, when the decoder is fixed to the true mixing) come from
+:func:`selected_check_metrics`, once per run at its selected check."""
 
 from __future__ import annotations
 
@@ -10,11 +12,22 @@ from typing import Any
 import numpy as np
 import torch
 
+from identvae.metrics.elbo_gap import GapSettings, elbo_gap
 from identvae.metrics.ima import batch_mean_cima, batch_means, global_cima
 from identvae.metrics.mcc import batch_mcc, mcc
 from identvae.models.ensemble import Params
-from identvae.models.priors import log_prior_curvature, sample_prior
-from identvae.models.vae import VAEConfig, decode, decoder_jacobian, encode, neg_elbo, to_latent
+from identvae.models.priors import log_prior, log_prior_curvature, sample_prior
+from identvae.models.vae import (
+    VAEConfig,
+    decode,
+    decoder_jacobian,
+    encode,
+    is_trainable,
+    mixing_params,
+    neg_elbo,
+    to_latent,
+    true_mixing,
+)
 
 
 @torch.no_grad()
@@ -75,3 +88,48 @@ def evaluate_vae(
         out[f"predicted_variance_{k}"] = predicted[:, k].double().cpu().numpy()
 
     return [{key: float(v[r]) for key, v in out.items()} for r in range(runs)]
+
+
+def selected_check_metrics(
+    cfg: VAEConfig,
+    params: Params,
+    sources: torch.Tensor,
+    gamma2: torch.Tensor,
+    generators: list[torch.Generator],
+    gap: GapSettings | None = None,
+) -> list[dict[str, float]]:
+    """Metrics too costly for every check, computed once per run with its weights at the
+    selected check (the trainer adds them to that check's history row). With the decoder fixed
+    to the true mixing (E4) these are the ELBO-gap metrics of
+    :func:`identvae.metrics.elbo_gap.elbo_gap` on the first ``gap.points`` validation sources
+    [R, N, n], in float64; otherwise there are none. One dict per run."""
+    if cfg.decoder != "true_mixing":
+        return [{} for _ in generators]
+    gap = gap or GapSettings()
+    dev = sources.device
+    enc = {k: v.double() for k, v in params.items() if is_trainable(k)}
+    mix = {k: v.double() for k, v in mixing_params(params).items()}
+    curvature = log_prior_curvature(cfg.prior)
+    rows = []
+    for r, gen in enumerate(generators):
+        mix_r = {k: v[r] for k, v in mix.items()}
+        enc_r = {k: v[r : r + 1] for k, v in enc.items()}
+
+        def decoder(z: torch.Tensor, mix_r: Params = mix_r) -> torch.Tensor:
+            return true_mixing(cfg, mix_r, z)
+
+        def encoder(x: torch.Tensor, enc_r: Params = enc_r) -> tuple[torch.Tensor, torch.Tensor]:
+            mu, logvar = encode(cfg, enc_r, x[None])
+            return mu[0], logvar[0]
+
+        def log_p0(z: torch.Tensor, enc_r: Params = enc_r) -> torch.Tensor:
+            return log_prior(cfg.prior, z, enc_r, cfg.prior_config)
+
+        # the run's own stream (so the numbers do not depend on the other runs), on the device
+        seed = int(torch.randint(2**62, (1,), generator=gen))
+        device_gen = torch.Generator(device=dev).manual_seed(seed)
+        s = sources[r, : gap.points].double()
+        rows.append(
+            elbo_gap(s, decoder, log_p0, curvature, encoder, float(gamma2[r]), device_gen, gap)
+        )
+    return rows

@@ -3,18 +3,35 @@
 Encoder d -> 2n (mean and log-variance), decoder n -> d, Gaussian decoder with per-run precision
 gamma2, factorised prior; bounded priors use the sigmoid trick. The loss of each run depends only on
 that run's parameters, so summing the per-run losses and stepping an elementwise optimiser trains R
-independent models."""
+independent models.
+
+With ``decoder="true_mixing"`` (E4, the ELBO gap) the decoder is not a network but the true mixing
+of each run's dataset, ``f(z) = mixing(z) - center``: its parameters are stacked along the run
+axis under the prefix ``mix.`` (float64, cast to the latents' dtype when applied), and they are
+fixed (:func:`is_trainable` is False for them, so the trainer never gives them to the
+optimiser). Only the encoder (and a learned prior, if any) is then trained."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
+from identvae.data.mixings import MIXINGS
 from identvae.models.ensemble import Params, init_mlp, mlp_forward, mlp_sizes
 from identvae.models.priors import init_prior, is_bounded, log_prior
+
+DECODERS = ("mlp", "true_mixing")
+#: Prefix of the fixed (never optimised) decoder parameters of ``decoder="true_mixing"``.
+FIXED_PREFIX = "mix."
+
+
+def is_trainable(name: str) -> bool:
+    """Whether the parameter ``name`` is optimised (the true mixing's parameters are not)."""
+    return not name.startswith(FIXED_PREFIX)
 
 
 @dataclass(frozen=True)
@@ -30,6 +47,23 @@ class VAEConfig:
     beta_learned: bool = False
     beta_alpha: float = 3.0
     beta_beta: float = 11.0
+    decoder: str = "mlp"  # "mlp" (learned) | "true_mixing" (fixed to the dataset's mixing)
+    mixing: str | None = None  # the mixing's name, for decoder="true_mixing"
+
+    def __post_init__(self) -> None:
+        if self.decoder not in DECODERS:
+            raise ValueError(f"unknown decoder {self.decoder!r}; known: {DECODERS}")
+        if self.decoder == "true_mixing":
+            if self.mixing not in MIXINGS:
+                raise ValueError(
+                    f"decoder 'true_mixing' needs a known mixing name, got {self.mixing!r}; "
+                    f"known: {sorted(MIXINGS)}"
+                )
+            if is_bounded(self.prior):
+                raise ValueError(
+                    f"decoder 'true_mixing' feeds the latents to the mixing directly, so it "
+                    f"needs an unbounded prior (gaussian, laplace), not {self.prior!r}"
+                )
 
     @property
     def hidden(self) -> int:
@@ -44,12 +78,66 @@ class VAEConfig:
         }
 
 
-def init_vae(cfg: VAEConfig, generators: list[torch.Generator]) -> Params:
+MixingSpec = tuple[str, dict[str, np.ndarray]]  # (mixing name, its stored parameters)
+
+
+def init_vae(
+    cfg: VAEConfig, generators: list[torch.Generator], mixings: list[MixingSpec] | None = None
+) -> Params:
+    """Initial parameters of R runs, one generator each. With ``decoder="true_mixing"``,
+    ``mixings`` gives each run's dataset mixing (name and stored params, centre included); the
+    encoder is drawn first, so it starts from the same weights as with an MLP decoder."""
     n, d = cfg.latent_dim, cfg.obs_dim
     params = init_mlp("enc", mlp_sizes(d, 2 * n, cfg.n_layers, cfg.hidden), generators)
-    params |= init_mlp("dec", mlp_sizes(n, d, cfg.n_layers, cfg.hidden), generators)
+    if cfg.decoder == "true_mixing":
+        params |= stack_mixing_params(cfg, mixings, len(generators))
+    else:
+        params |= init_mlp("dec", mlp_sizes(n, d, cfg.n_layers, cfg.hidden), generators)
     params |= init_prior(cfg.prior, n, len(generators), cfg.prior_config)
     return params
+
+
+def stack_mixing_params(cfg: VAEConfig, mixings: list[MixingSpec] | None, runs: int) -> Params:
+    """The runs' true-mixing parameters stacked along the run axis as float64 ``mix.<name>``
+    tensors [R, ...], with a ``mix.center`` [R, d] (zeros for uncentred data)."""
+    if mixings is None or len(mixings) != runs:
+        got = None if mixings is None else len(mixings)
+        raise ValueError(f"decoder 'true_mixing' needs one mixing per run ({runs}), got {got}")
+    names = {name for name, _ in mixings}
+    if names != {cfg.mixing}:
+        raise ValueError(
+            f"decoder 'true_mixing' of mixing {cfg.mixing!r} given datasets mixed by "
+            f"{sorted(names)}: all runs of one ensemble must share the configured mixing"
+        )
+    per_run = []
+    for _, p in mixings:
+        p = {k: np.asarray(v, dtype=np.float64) for k, v in p.items()}
+        p.setdefault("center", np.zeros(cfg.obs_dim))
+        per_run.append(p)
+    keys = set(per_run[0])
+    for p in per_run:
+        if set(p) != keys or any(p[k].shape != per_run[0][k].shape for k in keys):
+            raise ValueError(
+                "decoder 'true_mixing': the runs' mixings have different parameter shapes "
+                "(e.g. different mixing_options); train them in separate chunks"
+            )
+    return {
+        f"{FIXED_PREFIX}{k}": torch.as_tensor(np.stack([p[k] for p in per_run]))
+        for k in sorted(keys)
+    }
+
+
+def true_mixing(cfg: VAEConfig, mix: Params, z: torch.Tensor) -> torch.Tensor:
+    """One run's true mixing at z [..., n] (in z's dtype); ``mix`` holds its params without the
+    prefix, see :func:`mixing_params`."""
+    mix = {k: v.to(z.dtype) for k, v in mix.items()}
+    center = mix.pop("center")
+    return MIXINGS[cfg.mixing][1](z, **mix) - center
+
+
+def mixing_params(params: Params) -> Params:
+    """The ``mix.`` parameters without their prefix."""
+    return {k[len(FIXED_PREFIX) :]: v for k, v in params.items() if not is_trainable(k)}
 
 
 def encode(cfg: VAEConfig, params: Params, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -59,6 +147,11 @@ def encode(cfg: VAEConfig, params: Params, x: torch.Tensor) -> tuple[torch.Tenso
 
 
 def decode(cfg: VAEConfig, params: Params, z: torch.Tensor) -> torch.Tensor:
+    """z [R, B, n] -> x [R, B, d]. The true mixing is applied per run with torch.func.vmap,
+    in the latents' dtype."""
+    if cfg.decoder == "true_mixing":
+        single = torch.func.vmap(lambda m, zr: true_mixing(cfg, m, zr))
+        return single(mixing_params(params), z)
     return mlp_forward(params, "dec", cfg.n_layers, z, cfg.slope)
 
 
@@ -103,10 +196,17 @@ def neg_elbo(
 def decoder_jacobian(cfg: VAEConfig, params: Params, z: torch.Tensor) -> torch.Tensor:
     """Jacobians of each run's decoder at latents z [R, N, n] -> [R, N, d, n], with torch.func
     (forward mode: n tangents per sample), vectorised over samples and runs."""
-    dec = {k: v for k, v in params.items() if k.startswith("dec.")}
+    if cfg.decoder == "true_mixing":
+        dec = mixing_params(params)
 
-    def single(p: Params, zi: torch.Tensor) -> torch.Tensor:
-        return mlp_forward(p, "dec", cfg.n_layers, zi, cfg.slope)
+        def single(p: Params, zi: torch.Tensor) -> torch.Tensor:
+            return true_mixing(cfg, p, zi)
+
+    else:
+        dec = {k: v for k, v in params.items() if k.startswith("dec.")}
+
+        def single(p: Params, zi: torch.Tensor) -> torch.Tensor:
+            return mlp_forward(p, "dec", cfg.n_layers, zi, cfg.slope)
 
     per_run = torch.func.vmap(torch.func.jacfwd(single, argnums=1), in_dims=(None, 0))
     return torch.func.vmap(per_run, in_dims=(0, 0))(dec, z)

@@ -5,7 +5,11 @@ weights, minibatch order, reparameterisation noise), its own gamma2 and beta, it
 own early stopping and its own best checkpoint. Adam is elementwise and each run's loss depends only
 on its own parameters, so the runs stay mathematically independent: training R runs together gives
 the same numbers as training each alone. Runs that stop (early stopping or divergence) are removed
-from the stacked tensors, so they cost nothing afterwards and never change again."""
+from the stacked tensors, so they cost nothing afterwards and never change again.
+
+With the decoder fixed to the true mixing (``VAEConfig.decoder="true_mixing"``, E4) the runs'
+mixing parameters are stacked like weights but never optimised, and after training each finished
+run gets the ELBO-gap metrics at its selected check (:func:`selected_check_metrics`)."""
 
 from __future__ import annotations
 
@@ -21,9 +25,10 @@ import torch
 from tqdm import tqdm
 
 from identvae.data.datasets import Dataset
-from identvae.metrics.evaluate import evaluate_vae
+from identvae.metrics.elbo_gap import GapSettings
+from identvae.metrics.evaluate import evaluate_vae, selected_check_metrics
 from identvae.models.ensemble import Params, run_state_dict
-from identvae.models.vae import VAEConfig, init_vae, neg_elbo
+from identvae.models.vae import VAEConfig, init_vae, is_trainable, neg_elbo
 from identvae.train.checkpoint import fingerprint, load_checkpoint, save_checkpoint
 
 
@@ -37,6 +42,20 @@ class TrainConfig:
     val_every: int = 5
     patience: int = 5
     metric_batch_size: int = 64
+    # Cost bounds of the ELBO-gap metrics (only computed with a true-mixing decoder, E4).
+    gap_points: int = GapSettings.points
+    gap_elbo_samples: int = GapSettings.elbo_samples
+    gap_is_samples: int = GapSettings.is_samples
+    gap_newton_steps: int = GapSettings.newton_steps
+
+    @property
+    def gap(self) -> GapSettings:
+        return GapSettings(
+            points=self.gap_points,
+            elbo_samples=self.gap_elbo_samples,
+            is_samples=self.gap_is_samples,
+            newton_steps=self.gap_newton_steps,
+        )
 
 
 @dataclass(frozen=True)
@@ -94,8 +113,10 @@ class _Ensemble:
 
     def __init__(self, params: Params, lr: float, rows: list[int], **per_run: torch.Tensor):
         self.lr = lr
-        self.params = {k: v.detach().clone().requires_grad_() for k, v in params.items()}
-        self.opt = torch.optim.Adam(self.params.values(), lr=lr, foreach=True)
+        self.params = {
+            k: v.detach().clone().requires_grad_(is_trainable(k)) for k, v in params.items()
+        }
+        self.opt = torch.optim.Adam(self.trainable(), lr=lr, foreach=True)
         self.rows = rows  # index into the chunk's runs, per stacked row
         self.per_run = per_run
 
@@ -105,23 +126,30 @@ class _Ensemble:
             [self.rows.index(r) for r in keep_rows], dtype=torch.long, device=self.device
         )
         adam = self.adam_state()
-        self.params = {k: v.detach()[idx].clone().requires_grad_() for k, v in self.params.items()}
-        self.opt = torch.optim.Adam(self.params.values(), lr=self.lr, foreach=True)
+        self.params = {
+            k: v.detach()[idx].clone().requires_grad_(is_trainable(k))
+            for k, v in self.params.items()
+        }
+        self.opt = torch.optim.Adam(self.trainable(), lr=self.lr, foreach=True)
         self.set_adam_state(adam, idx)
         self.per_run = {k: v[idx] for k, v in self.per_run.items()}
         self.rows = list(keep_rows)
 
+    def trainable(self) -> list[torch.Tensor]:
+        """The optimised parameter tensors, in parameter order (a fixed true-mixing decoder's
+        ``mix.`` tensors are left out: they never change)."""
+        return [v for k, v in self.params.items() if is_trainable(k)]
+
     def adam_state(self) -> list[dict[str, torch.Tensor] | None]:
-        """Adam's buffers per parameter tensor, in parameter order (None before the first step)."""
-        return [
-            dict(self.opt.state[p]) if p in self.opt.state else None for p in self.params.values()
-        ]
+        """Adam's buffers per trainable tensor, in parameter order (None before the first
+        step)."""
+        return [dict(self.opt.state[p]) if p in self.opt.state else None for p in self.trainable()]
 
     def set_adam_state(
         self, states: list[dict[str, torch.Tensor] | None], idx: torch.Tensor | None = None
     ) -> None:
         """Install saved Adam buffers, keeping only the stacked rows ``idx`` if given."""
-        for param, st in zip(self.params.values(), states, strict=True):
+        for param, st in zip(self.trainable(), states, strict=True):
             if st is None:
                 continue
             moments = {k: st[k] if idx is None else st[k][idx] for k in ("exp_avg", "exp_avg_sq")}
@@ -229,7 +257,11 @@ def train_ensemble(
     With ``checkpoint`` set, the whole training state is saved there at the end of an epoch once
     ``checkpoint_every_s`` seconds have passed since the last save, and a saved state for the same
     settings is resumed instead of starting at epoch 0. Resuming gives the same numbers as never
-    stopping (on the same device); only the ``wall_time_s`` column differs."""
+    stopping (on the same device); only the ``wall_time_s`` column differs.
+
+    Metrics too costly for every check (E4's ELBO gap, with a true-mixing decoder) are computed
+    once per finished run after training, from its selected weights, and added to its selected
+    history row (and so to ``best``)."""
     dev = resolve_device(device)
     data_ids = sorted({r.data_id for r in runs})
     missing = [d for d in data_ids if d not in datasets]
@@ -254,8 +286,13 @@ def train_ensemble(
     saved = load_checkpoint(checkpoint, settings_hash) if checkpoint else None
     if saved is None:
         first_epoch, elapsed = 1, 0.0
+        mixings = None
+        if model_cfg.decoder == "true_mixing":
+            mixings = [
+                (datasets[r.data_id].mixing_name, datasets[r.data_id].mixing_params) for r in runs
+            ]
         ens = _Ensemble(
-            {k: v.to(dev) for k, v in init_vae(model_cfg, [g for g, _ in gens]).items()},
+            {k: v.to(dev) for k, v in init_vae(model_cfg, [g for g, _ in gens], mixings).items()},
             train_cfg.lr,
             rows=list(range(len(runs))),
             gamma2=torch.tensor([r.gamma2 for r in runs], dtype=torch.float32, device=dev),
@@ -354,4 +391,34 @@ def train_ensemble(
     for res in results:
         if res.status == "running":
             res.status = "ok"
+    _add_selected_check_metrics(model_cfg, train_cfg, results, data_ids, val_sources, gens)
     return results
+
+
+def _add_selected_check_metrics(
+    model_cfg: VAEConfig,
+    train_cfg: TrainConfig,
+    results: list[RunResult],
+    data_ids: list[str],
+    val_sources: torch.Tensor,
+    gens: list[tuple[torch.Generator, torch.Generator]],
+) -> None:
+    """Add the metrics computed only at the selected check (E4's ELBO gap; none for an MLP
+    decoder) to each finished run's selected history row, from its saved weights."""
+    chosen = [i for i, res in enumerate(results) if res.status == "ok" and res.state]
+    if not chosen or model_cfg.decoder == "mlp":
+        return
+    dev = val_sources.device
+    states = [results[i].state for i in chosen]
+    params = {k: torch.stack([st[k] for st in states]).to(dev) for k in states[0]}
+    data = [data_ids.index(results[i].spec.data_id) for i in chosen]
+    gamma2 = torch.tensor([results[i].spec.gamma2 for i in chosen], dtype=torch.float32)
+    rows = selected_check_metrics(
+        model_cfg, params, val_sources[data], gamma2, [gens[i][1] for i in chosen], train_cfg.gap
+    )
+    for i, extra in zip(chosen, rows, strict=True):
+        res = results[i]
+        for row in res.history:
+            if row["epoch"] == res.best["epoch"]:
+                row.update(extra)
+        res.best.update(extra)
