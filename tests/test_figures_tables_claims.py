@@ -250,3 +250,11 @@ def test_write_table_subset_and_unknown_format(tmp_path) -> None:
     assert "a\\_b & 1.23 & True" in tex.read_text() and "c\\&d & n/a & False" in tex.read_text()
     with pytest.raises(ValueError, match="unknown table format"):
         write_table(df, tmp_path / "t", formats=("xlsx",))
+
+
+def test_unfinished_counts_names_every_status_but_ok() -> None:
+    from identvae.summary import unfinished_counts
+
+    statuses = pd.Series(["ok", "diverged", "ok", "failed", "diverged"])
+    assert unfinished_counts(statuses) == "2 diverged, 1 failed"
+    assert unfinished_counts(pd.Series(["ok", "ok"])) == ""

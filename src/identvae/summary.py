@@ -56,3 +56,10 @@ def list_runs(exp_dir: str | Path) -> pd.DataFrame:
     if table.empty:
         return table
     return table.sort_values([*SETTING_COLUMNS, "run_id"], ignore_index=True)
+
+
+def unfinished_counts(statuses: pd.Series) -> str:
+    """``"2 diverged, 1 failed"`` for the runs whose status is not "ok" ("" if there are none):
+    every caption names its unfinished runs with this."""
+    counts = statuses[statuses != "ok"].astype(str).value_counts().sort_index()
+    return ", ".join(f"{k} {status}" for status, k in counts.items())

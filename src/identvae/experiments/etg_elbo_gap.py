@@ -25,6 +25,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from identvae.claims import NO_DATA, NOT_REPRODUCED, PARTLY, REPRODUCED, ClaimResult
+from identvae.summary import unfinished_counts
 
 OK = "ok"
 
@@ -109,11 +110,10 @@ def caption(
 
     n_gamma = summary["gamma2"].nunique()
     seeds = summary["model_seed"].nunique() if "model_seed" in summary else "?"
-    not_ok = summary.loc[summary["status"] != OK, "status"].value_counts().sort_index()
-    if not_ok.empty:
+    parts = unfinished_counts(summary["status"])
+    if not parts:
         runs_phrase = f"All {len(summary)} runs finished."
     else:
-        parts = ", ".join(f"{k} {status}" for status, k in not_ok.items())
         runs_phrase = (
             f"Of {len(summary)} runs, {parts}; they have no point and are marked per γ² above "
             "the axis."

@@ -29,6 +29,7 @@ from identvae.figures.self_consistency import (
     run_points,
     variance_points,
 )
+from identvae.summary import unfinished_counts
 
 EXPERIMENT = "etg_mlp_self_consistency"
 TITLE = "E3: MLP mixing with orthogonal weights, VAE with Gaussian prior"
@@ -141,13 +142,13 @@ def _runs_phrase(summary: pd.DataFrame) -> str:
         if len(data_seeds) == 1
         else f"{len(data_seeds)} data seeds"
     )
-    not_ok = summary.loc[summary["status"] != "ok", "status"].value_counts().sort_index()
-    if not_ok.empty:
+    parts = unfinished_counts(summary["status"])
+    if not parts:
         failed = f"All {len(summary)} runs finished (0 failed)."
     else:
-        parts = ", ".join(f"{k} {status}" for status, k in not_ok.items())
+        n_failed = int((summary["status"] != "ok").sum())
         failed = (
-            f"Of {len(summary)} runs, {int(not_ok.sum())} did not finish ({parts}); they have no "
+            f"Of {len(summary)} runs, {n_failed} did not finish ({parts}); they have no "
             "point but are counted under each γ² tick (n = finished runs)."
         )
     return (

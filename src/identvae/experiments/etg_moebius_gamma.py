@@ -14,6 +14,7 @@ from matplotlib.figure import Figure
 
 from identvae.claims import e1_claims
 from identvae.figures.gamma_sweep import plot_gamma_sweep, safe_log10
+from identvae.summary import unfinished_counts
 
 EXPERIMENT = "etg_moebius_gamma"
 TITLE = "E1: Möbius mixing, VAE with uniform prior"
@@ -81,11 +82,10 @@ def caption(summary: pd.DataFrame, chance_mcc: float | None = None) -> str:
         if len(data_seeds) == 1
         else f"{len(data_seeds)} data seeds"
     )
-    not_ok = summary.loc[summary["status"] != "ok", "status"].value_counts().sort_index()
-    if not_ok.empty:
+    parts = unfinished_counts(summary["status"])
+    if not parts:
         failed_phrase = f"All {len(summary)} runs finished."
     else:
-        parts = ", ".join(f"{k} {status}" for status, k in not_ok.items())
         failed_phrase = (
             f"Of {len(summary)} runs, {parts}; these are excluded from the violins and statistics "
             "but counted under each γ² position (n = runs shown)."

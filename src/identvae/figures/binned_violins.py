@@ -37,6 +37,7 @@ from scipy.stats import spearmanr
 
 from identvae.figures.gamma_sweep import OK, draw_violins, safe_log10
 from identvae.figures.style import COLORS, FIG_WIDTH, apply_style
+from identvae.summary import unfinished_counts
 
 #: Default number of bins (the paper's).
 N_BINS = 5
@@ -423,11 +424,10 @@ def accounting_phrase(summary: pd.DataFrame, b: Binning) -> str:
             f"[{lo:.2f}, {hi:.2f}]; each violin summarises the finished runs of one bin, dots "
             "are individual runs at their own C_IMA and the bar is the median."
         )
-    not_ok = pd.Series(b.status[~b.ok], dtype=str).value_counts().sort_index()
-    if not_ok.empty:
+    parts = unfinished_counts(pd.Series(b.status[~b.ok], dtype=str))
+    if not parts:
         failed = f" All {_plural(n, 'run')} finished."
     else:
-        parts = ", ".join(f"{k} {status}" for status, k in not_ok.items())
         failed = (
             f" Of {_plural(n, 'run')}, {parts}; they are excluded from the violins and the "
             "rank correlation but counted above their bin where their C_IMA is known "
