@@ -117,6 +117,20 @@ def _norm(gammas: list[float]) -> Normalize:
     return Normalize(vmin=lo, vmax=hi)
 
 
+def _scatter_by_gamma(ax, x, y, rng, cmap, norm, offset=0.0, width=0.08, s=12) -> None:
+    """One dot per point at (jittered) log10 γ², coloured by log10 γ² as the colour bar."""
+    ax.scatter(
+        x + offset + _jitter(len(x), rng, width),
+        y,
+        c=cmap(norm(x)),
+        s=s,
+        edgecolors="white",
+        linewidths=0.3,
+        alpha=0.9,
+        zorder=3,
+    )
+
+
 def _jitter(n: int, rng: np.random.Generator, width: float) -> np.ndarray:
     return rng.uniform(-width, width, size=n)
 
@@ -194,16 +208,7 @@ def plot_self_consistency(
     handles: list[object] = []
     if len(obs):
         x = obs["log10_gamma2"].to_numpy()
-        left.scatter(
-            x - 0.07 + _jitter(len(obs), rng, 0.05),
-            obs["log10_var"],
-            c=cmap(norm(x)),
-            s=9,
-            edgecolors="white",
-            linewidths=0.3,
-            alpha=0.9,
-            zorder=3,
-        )
+        _scatter_by_gamma(left, x, obs["log10_var"], rng, cmap, norm, offset=-0.07, width=0.05, s=9)
         handles.append(
             Line2D([], [], ls="", marker="o", color="#777777", ms=4, label=r"$\sigma_k^2$ (VAE)")
         )
@@ -245,16 +250,7 @@ def plot_self_consistency(
     err = err[np.isfinite(err["log10_gamma2"]) & np.isfinite(err["log10_value"])]
     if len(err):
         x = err["log10_gamma2"].to_numpy()
-        right.scatter(
-            x + _jitter(len(err), rng, 0.08),
-            err["log10_value"],
-            c=cmap(norm(x)),
-            s=12,
-            edgecolors="white",
-            linewidths=0.3,
-            alpha=0.9,
-            zorder=3,
-        )
+        _scatter_by_gamma(right, x, err["log10_value"], rng, cmap, norm)
         medians = err.groupby("log10_gamma2")["log10_value"].median()
         right.plot(
             medians.index, medians.to_numpy(), color="black", lw=1.0, marker="_", ms=10, zorder=4
@@ -288,16 +284,7 @@ def plot_gamma2_mle(summary: pd.DataFrame, title: str | None = None) -> Figure:
     handles: list[object] = []
     if len(pts):
         x = pts["log10_gamma2"].to_numpy()
-        ax.scatter(
-            x + _jitter(len(pts), rng, 0.08),
-            pts["log10_value"],
-            c=cmap(norm(x)),
-            s=12,
-            edgecolors="white",
-            linewidths=0.3,
-            alpha=0.9,
-            zorder=3,
-        )
+        _scatter_by_gamma(ax, x, pts["log10_value"], rng, cmap, norm)
     else:
         _no_data(ax)
     if gammas:
