@@ -71,13 +71,16 @@ def test_early_stopped_runs_leave_the_ensemble_at_different_checks(data):
     assert all(r.best["epoch"] <= r.epochs_trained for r in results)
 
 
-def test_a_diverging_run_is_marked_and_does_not_touch_the_others(data):
+# val_every=3: the run diverges between checks, which must not add a check for the others.
+@pytest.mark.parametrize("train", [TRAIN, TrainConfig(lr=3e-3, max_epochs=8, val_every=3)])
+def test_a_diverging_run_is_marked_and_does_not_touch_the_others(data, train):
     bad = RunSpec("bad", "seed=1", model_seed=99, gamma2=3e38)
     runs = [RUNS[0], bad, RUNS[1]]
-    results = train_ensemble(MODEL, TRAIN, runs, data, device="cpu", progress=False)
+    results = train_ensemble(MODEL, train, runs, data, device="cpu", progress=False)
     assert results[1].status == "diverged"
     assert results[1].epochs_trained == 1  # it stopped updating at the first non-finite epoch
+    assert [row["epoch"] for row in results[1].history] == [1]
     for spec, result in ((RUNS[0], results[0]), (RUNS[1], results[2])):
-        alone = train_ensemble(MODEL, TRAIN, [spec], data, device="cpu", progress=False)[0]
+        alone = train_ensemble(MODEL, train, [spec], data, device="cpu", progress=False)[0]
         assert result.status == "ok"
         assert_same_run(result, alone)

@@ -347,7 +347,24 @@ def train_ensemble(
             results[r].epochs_trained = epoch
 
         diverged = [r for row, r in enumerate(ens.rows) if not torch.isfinite(train_loss[row])]
-        if epoch % train_cfg.val_every == 0 or epoch == train_cfg.max_epochs or diverged:
+        scheduled = epoch % train_cfg.val_every == 0 or epoch == train_cfg.max_epochs
+        if diverged and not scheduled:
+            # Record and drop them without a validation check: an extra check would draw from
+            # the other runs' evaluation streams and count against their patience (and reset
+            # an MLE gamma2), so they would no longer train as if alone.
+            for row, r in enumerate(ens.rows):
+                if r in diverged:
+                    results[r].status = "diverged"
+                    results[r].history.append(
+                        {
+                            "epoch": epoch,
+                            "train_neg_elbo": float(train_loss[row]),
+                            "wall_time_s": time.perf_counter() - t0,
+                        }
+                    )
+            ens.keep([r for r in ens.rows if r not in diverged])
+            diverged = []
+        if scheduled and ens.rows:
             rows = evaluate_vae(
                 model_cfg,
                 ens.params,
