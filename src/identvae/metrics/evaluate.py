@@ -21,6 +21,7 @@ from identvae.models.vae import (
     VAEConfig,
     decode,
     decoder_jacobian,
+    decoder_precision,
     encode,
     is_trainable,
     mixing_params,
@@ -42,12 +43,14 @@ def evaluate_vae(
     batch_size: int = 64,
 ) -> list[dict[str, Any]]:
     """Metrics per run. x [R, N, d] and sources [R, N, n] of the validation set; one generator per
-    run draws the posterior samples. Returns one dict of floats per run."""
+    run draws the posterior samples. Returns one dict of floats per run, with ``decoder_gamma2``
+    the decoder precision used (gamma2, or the learned one)."""
     runs, n_val = x.shape[:2]
     n = cfg.latent_dim
     dev = x.device
     eps = torch.stack([torch.randn(n_val, n, generator=g) for g in generators]).to(dev)
     loss, parts = neg_elbo(cfg, params, x, eps, gamma2, beta)
+    gamma2 = decoder_precision(cfg, params, gamma2)
     z = parts["z"]  # sampled latents, after the sigmoid for bounded priors
     mu, logvar = parts["mu"], parts["logvar"]
     z_mean = to_latent(cfg, mu)
@@ -57,6 +60,7 @@ def evaluate_vae(
         "val_neg_elbo": loss.double().cpu().numpy(),
         "val_rec_sq_err": parts["sq_err"].mean(1).double().cpu().numpy(),
         "val_kl": parts["kl"].mean(1).double().cpu().numpy(),
+        "decoder_gamma2": gamma2.double().cpu().numpy(),
     }
     for method, suffix in (("pearson", ""), ("spearman", "_spearman")):
         out[f"mcc_batch{suffix}"] = np.asarray(batch_mcc(s_np, z_np, batch_size, method))

@@ -9,11 +9,16 @@ With ``decoder="true_mixing"`` (E4, the ELBO gap) the decoder is not a network b
 of each run's dataset, ``f(z) = mixing(z) - center``: its parameters are stacked along the run
 axis under the prefix ``mix.`` (float64, cast to the latents' dtype when applied), and they are
 fixed (:func:`is_trainable` is False for them, so the trainer never gives them to the
-optimiser). Only the encoder (and a learned prior, if any) is then trained."""
+optimiser). Only the encoder (and a learned prior, if any) is then trained.
+
+The decoder precision gamma2 is the run's sweep value (``decoder_variance="fixed"``), a trainable
+``dec.log_gamma2`` [R] started at the log of that value (``"learned"``), or a per-run value the
+trainer resets to the validation MLE at each check (``"mle"``)."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,6 +30,9 @@ from identvae.models.ensemble import Params, init_mlp, mlp_forward, mlp_sizes
 from identvae.models.priors import init_prior, is_bounded, log_prior
 
 DECODERS = ("mlp", "true_mixing")
+DECODER_VARIANCES = ("fixed", "learned", "mle")
+#: The learned log decoder precision of ``decoder_variance="learned"``, one per run.
+LOG_GAMMA2 = "dec.log_gamma2"
 #: Prefix of the fixed (never optimised) decoder parameters of ``decoder="true_mixing"``.
 FIXED_PREFIX = "mix."
 
@@ -49,11 +57,21 @@ class VAEConfig:
     beta_beta: float = 11.0
     decoder: str = "mlp"  # "mlp" (learned) | "true_mixing" (fixed to the dataset's mixing)
     mixing: str | None = None  # the mixing's name, for decoder="true_mixing"
+    decoder_variance: str = "fixed"  # "fixed" | "learned" | "mle", see the module docstring
 
     def __post_init__(self) -> None:
         if self.decoder not in DECODERS:
             raise ValueError(f"unknown decoder {self.decoder!r}; known: {DECODERS}")
+        if self.decoder_variance not in DECODER_VARIANCES:
+            raise ValueError(
+                f"unknown decoder_variance {self.decoder_variance!r}; known: {DECODER_VARIANCES}"
+            )
         if self.decoder == "true_mixing":
+            if self.decoder_variance != "fixed":
+                raise ValueError(
+                    f"decoder 'true_mixing' needs the sweep's fixed gamma2 (decoder_variance "
+                    f"'fixed'), not decoder_variance {self.decoder_variance!r}"
+                )
             if self.mixing not in MIXINGS:
                 raise ValueError(
                     f"decoder 'true_mixing' needs a known mixing name, got {self.mixing!r}; "
@@ -82,17 +100,29 @@ MixingSpec = tuple[str, dict[str, np.ndarray]]  # (mixing name, its stored param
 
 
 def init_vae(
-    cfg: VAEConfig, generators: list[torch.Generator], mixings: list[MixingSpec] | None = None
+    cfg: VAEConfig,
+    generators: list[torch.Generator],
+    mixings: list[MixingSpec] | None = None,
+    gamma2: Sequence[float] | None = None,
 ) -> Params:
     """Initial parameters of R runs, one generator each. With ``decoder="true_mixing"``,
     ``mixings`` gives each run's dataset mixing (name and stored params, centre included); the
-    encoder is drawn first, so it starts from the same weights as with an MLP decoder."""
+    encoder is drawn first, so it starts from the same weights as with an MLP decoder. With
+    ``decoder_variance="learned"``, ``gamma2`` gives each run's initial decoder precision."""
     n, d = cfg.latent_dim, cfg.obs_dim
     params = init_mlp("enc", mlp_sizes(d, 2 * n, cfg.n_layers, cfg.hidden), generators)
     if cfg.decoder == "true_mixing":
         params |= stack_mixing_params(cfg, mixings, len(generators))
     else:
         params |= init_mlp("dec", mlp_sizes(n, d, cfg.n_layers, cfg.hidden), generators)
+    if cfg.decoder_variance == "learned":
+        if gamma2 is None or len(gamma2) != len(generators):
+            got = None if gamma2 is None else len(gamma2)
+            raise ValueError(
+                f"decoder_variance 'learned' needs one initial gamma2 per run "
+                f"({len(generators)}), got {got}"
+            )
+        params[LOG_GAMMA2] = torch.log(torch.tensor(gamma2, dtype=torch.float64)).float()
     params |= init_prior(cfg.prior, n, len(generators), cfg.prior_config)
     return params
 
@@ -160,6 +190,11 @@ def to_latent(cfg: VAEConfig, y: torch.Tensor) -> torch.Tensor:
     return torch.sigmoid(y) if is_bounded(cfg.prior) else y
 
 
+def decoder_precision(cfg: VAEConfig, params: Params, gamma2: torch.Tensor) -> torch.Tensor:
+    """The decoder precision [R] the runs use: the learned one, or the given per-run gamma2."""
+    return params[LOG_GAMMA2].exp() if cfg.decoder_variance == "learned" else gamma2
+
+
 def neg_elbo(
     cfg: VAEConfig,
     params: Params,
@@ -170,7 +205,8 @@ def neg_elbo(
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Per-run mean negative ELBO with one reparameterised sample and a Monte-Carlo KL.
 
-    x [R, B, d], eps [R, B, n], gamma2 and beta [R]. Returns the loss [R] and its parts
+    x [R, B, d], eps [R, B, n], gamma2 and beta [R] (gamma2 unused when the decoder precision is
+    learned, see :func:`decoder_precision`). Returns the loss [R] and its parts
     (each [R, B]) for diagnostics. The Gaussian log-likelihood includes its normaliser."""
     mu, logvar = encode(cfg, params, x)
     y = mu + torch.exp(0.5 * logvar) * eps
@@ -183,7 +219,7 @@ def neg_elbo(
     else:
         z = y
     x_hat = decode(cfg, params, z)
-    g2 = gamma2[:, None]
+    g2 = decoder_precision(cfg, params, gamma2)[:, None]
     d = x.shape[-1]
     sq_err = ((x - x_hat) ** 2).sum(-1)
     log_lik = -0.5 * g2 * sq_err - 0.5 * d * torch.log(2 * math.pi / g2)

@@ -27,7 +27,8 @@ from identvae.train.ensemble import RunResult, RunSpec, TrainConfig, resolve_dev
 
 def model_config(spec: dict[str, Any], obs_dim: int) -> VAEConfig:
     """The VAE of a chunk spec. ``model.decoder`` (default "mlp") may be "true_mixing": the
-    decoder is then fixed to the true mixing of each run's dataset (``data.mixing``)."""
+    decoder is then fixed to the true mixing of each run's dataset (``data.mixing``).
+    ``model.decoder_variance`` (default "fixed") may be "learned" or "mle"."""
     m = spec["model"]
     decoder = m.get("decoder", "mlp")
     return VAEConfig(
@@ -39,6 +40,7 @@ def model_config(spec: dict[str, Any], obs_dim: int) -> VAEConfig:
         beta_learned=m.get("beta_learned", False),
         decoder=decoder,
         mixing=spec["data"]["mixing"] if decoder == "true_mixing" else None,
+        decoder_variance=m.get("decoder_variance", "fixed"),
     )
 
 

@@ -9,7 +9,11 @@ from the stacked tensors, so they cost nothing afterwards and never change again
 
 With the decoder fixed to the true mixing (``VAEConfig.decoder="true_mixing"``, E4) the runs'
 mixing parameters are stacked like weights but never optimised, and after training each finished
-run gets the ELBO-gap metrics at its selected check (:func:`selected_check_metrics`)."""
+run gets the ELBO-gap metrics at its selected check (:func:`selected_check_metrics`).
+
+A learned decoder precision (``decoder_variance="learned"``) is one more stacked parameter; with
+``decoder_variance="mle"`` each run's gamma2 is set at every validation check to that check's
+``gamma2_mle`` for the following epochs."""
 
 from __future__ import annotations
 
@@ -291,11 +295,13 @@ def train_ensemble(
             mixings = [
                 (datasets[r.data_id].mixing_name, datasets[r.data_id].mixing_params) for r in runs
             ]
+        gamma2 = [r.gamma2 for r in runs]
+        params = init_vae(model_cfg, [g for g, _ in gens], mixings, gamma2)
         ens = _Ensemble(
-            {k: v.to(dev) for k, v in init_vae(model_cfg, [g for g, _ in gens], mixings).items()},
+            {k: v.to(dev) for k, v in params.items()},
             train_cfg.lr,
             rows=list(range(len(runs))),
-            gamma2=torch.tensor([r.gamma2 for r in runs], dtype=torch.float32, device=dev),
+            gamma2=torch.tensor(gamma2, dtype=torch.float32, device=dev),
             beta=torch.tensor([r.beta for r in runs], dtype=torch.float32, device=dev),
             data=torch.tensor([data_ids.index(r.data_id) for r in runs], device=dev),
         )
@@ -397,6 +403,10 @@ def train_ensemble(
                     if res.bad_checks >= train_cfg.patience:
                         res.status, res.stopped_early = "ok", True
                         stopped.append(r)
+            if model_cfg.decoder_variance == "mle":
+                ens.per_run["gamma2"] = torch.tensor(
+                    [row["gamma2_mle"] for row in rows], dtype=torch.float32, device=dev
+                )
             if stopped:
                 ens.keep([r for r in ens.rows if r not in stopped])
         if checkpoint and time.perf_counter() - last_save >= checkpoint_every_s:
