@@ -82,6 +82,21 @@ def test_check_config_names_keys_the_schema_cannot_check():
         check_config(cfg)
 
 
+def test_check_config_names_the_sweep_value_of_a_bad_variant():
+    """A structural sweep value is checked like the setting it overrides, and the error says
+    which sweep value it was."""
+    cfg = validated(load())
+    cfg["experiments"]["etg_gap_ima"]["sweep"]["prior"] = ["gaussian", "uniform"]
+    with pytest.raises(
+        ConfigError, match=r"experiments\.etg_gap_ima \(with sweep prior='uniform'\)\.model\.prior"
+    ):
+        check_config(cfg)
+    cfg = validated(load())
+    cfg["experiments"]["etg_gap_ima"]["sweep"]["decoder_variance"] = ["learned"]
+    with pytest.raises(ConfigError, match=r"decoder_variance = 'learned'"):
+        check_config(cfg)
+
+
 def test_snakemake_refuses_a_typo_before_any_job(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text(f"experiments:\n  {E1}:\n    train:\n      patiense: 3\n")

@@ -44,3 +44,51 @@ def test_bad_sweeps_name_the_key():
         sweeps.expand_runs("e", EXP | {"sweep": {"model_seed": [1, 1]}})
     with pytest.raises(ValueError, match="unknown keys"):
         sweeps.expand_runs("e", EXP | {"sweep": {"lr": [1.0]}})
+
+
+ABLATION = {
+    "data": {"n_samples": 100, "n_sources": 3, "mixing": "moebius"},
+    "model": {"prior": "uniform", "latent_dim": 3},
+    "train": {"lr": 1e-4, "gamma2": 1e5, "beta": 1.0},
+    "sweep": {"prior": ["uniform", "gaussian"], "dim": [2, 5], "model_seed": [1, 2, 3]},
+    "runs_per_job": 2,
+}
+
+
+def test_structural_keys_give_each_variant_its_own_chunks_and_settings():
+    runs = sweeps.expand_runs("e", ABLATION)
+    assert len(runs) == 12
+    assert runs[0]["run_id"] == "prior=uniform_dim=2_seed=1"
+    assert runs[0]["variant"] == {"prior": "uniform", "dim": 2}
+    chunks = sweeps.chunk_ids("e", ABLATION)
+    assert len(chunks) == 8  # 4 variants of 3 runs, cut into chunks of at most 2
+    seen = []
+    for chunk in chunks:
+        spec = sweeps.chunk_spec("e", ABLATION, chunk)
+        variants = {tuple(r["variant"].items()) for r in spec["runs"]}
+        assert len(variants) == 1, "a chunk mixes architectures"
+        variant = spec["runs"][0]["variant"]
+        assert spec["model"]["prior"] == variant["prior"]
+        assert spec["model"]["latent_dim"] == spec["data"]["n_sources"] == variant["dim"]
+        seen += [r["run_id"] for r in spec["runs"]]
+    assert sorted(seen) == sorted(r["run_id"] for r in runs)
+    assert ABLATION["model"] == {"prior": "uniform", "latent_dim": 3}  # not modified in place
+
+
+def test_a_dimension_sweep_names_its_datasets_and_their_settings():
+    assert sweeps.data_ids("e", ABLATION) == ["dim=2_seed=0", "dim=5_seed=0"]
+    assert sweeps.data_seed("dim=5_seed=7") == 7 and sweeps.data_seed("seed=7") == 7
+    assert sweeps.data_config("e", ABLATION, "dim=5_seed=0")["n_sources"] == 5
+    with pytest.raises(KeyError, match="dim=4_seed=0"):
+        sweeps.data_config("e", ABLATION, "dim=4_seed=0")
+    # the prior does not change the data, so it is not part of the data id
+    only_prior = ABLATION | {"sweep": {"prior": ["uniform", "gaussian"], "model_seed": [1]}}
+    assert sweeps.data_ids("e", only_prior) == ["seed=0"]
+
+
+def test_sweeps_without_structural_keys_keep_their_chunk_specs():
+    """Existing experiments' chunk specs (their Snakemake params) do not change."""
+    spec = sweeps.chunk_spec("e", EXP, "chunk000")
+    assert all("variant" not in r for r in spec["runs"])
+    assert spec["data"] == EXP["data"] and spec["model"] == EXP["model"]
+    assert sweeps.variants("e", EXP) == [({}, EXP)]

@@ -20,30 +20,45 @@ def check_config(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
     if not enabled:
         raise ConfigError("config: no experiment is enabled under 'experiments'")
     for name, exp in enabled.items():
-        where = f"experiments.{name}"
-        split = exp["data"]["split"]
-        if not math.isclose(sum(split), 1.0, abs_tol=1e-6):
-            raise ConfigError(f"{where}.data.split must sum to 1, got {split} (sum {sum(split)})")
-        if exp["data"]["n_samples"] * split[1] < exp["train"]["metric_batch_size"]:
-            raise ConfigError(
-                f"{where}.data.n_samples = {exp['data']['n_samples']} leaves fewer validation "
-                f"samples than one metric batch ({exp['train']['metric_batch_size']})"
-            )
-        model = exp["model"]
-        if model.get("decoder") == "true_mixing":
-            if model["prior"] not in ("gaussian", "laplace"):
-                raise ConfigError(
-                    f"{where}.model.prior = {model['prior']!r}: a decoder fixed to the true "
-                    "mixing takes latents on the real line (gaussian or laplace prior)"
-                )
-            if model["latent_dim"] != exp["data"]["n_sources"]:
-                raise ConfigError(
-                    f"{where}.model.latent_dim = {model['latent_dim']} must equal "
-                    f"data.n_sources = {exp['data']['n_sources']} when the decoder is the true "
-                    "mixing"
-                )
         try:
-            sweeps.expand_runs(name, exp)
+            settings = sweeps.variants(name, exp)
         except ValueError as err:
             raise ConfigError(str(err)) from None
+        for variant, variant_settings in settings:
+            where = f"experiments.{name}"
+            if variant:
+                swept = ", ".join(f"{k}={v!r}" for k, v in variant.items())
+                where += f" (with sweep {swept})"
+            _check_experiment(where, variant_settings)
     return enabled
+
+
+def _check_experiment(where: str, exp: dict[str, Any]) -> None:
+    """One experiment's settings (one variant of them, when the sweep has structural keys)."""
+    split = exp["data"]["split"]
+    if not math.isclose(sum(split), 1.0, abs_tol=1e-6):
+        raise ConfigError(f"{where}.data.split must sum to 1, got {split} (sum {sum(split)})")
+    if exp["data"]["n_samples"] * split[1] < exp["train"]["metric_batch_size"]:
+        raise ConfigError(
+            f"{where}.data.n_samples = {exp['data']['n_samples']} leaves fewer validation "
+            f"samples than one metric batch ({exp['train']['metric_batch_size']})"
+        )
+    model = exp["model"]
+    if model.get("decoder") == "true_mixing":
+        if model["prior"] not in ("gaussian", "laplace"):
+            raise ConfigError(
+                f"{where}.model.prior = {model['prior']!r}: a decoder fixed to the true "
+                "mixing takes latents on the real line (gaussian or laplace prior)"
+            )
+        if model["latent_dim"] != exp["data"]["n_sources"]:
+            raise ConfigError(
+                f"{where}.model.latent_dim = {model['latent_dim']} must equal "
+                f"data.n_sources = {exp['data']['n_sources']} when the decoder is the true "
+                "mixing"
+            )
+        if model.get("decoder_variance", "fixed") != "fixed":
+            raise ConfigError(
+                f"{where}.model.decoder_variance = {model['decoder_variance']!r}: a decoder "
+                "fixed to the true mixing is evaluated at its swept γ², so the decoder "
+                "variance must be 'fixed'"
+            )

@@ -27,6 +27,7 @@ def read_run(run_dir: str | Path) -> dict:
         "beta": config["train"]["beta"],
         "model_seed": config["model_seed"],
         "data_seed": config["data_seed"],
+        **config.get("variant", {}),
         "selected_epoch": final["selected_epoch"],
         "epochs_trained": final["epochs_trained"],
         "stopped_early": final["stopped_early"],

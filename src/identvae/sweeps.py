@@ -1,5 +1,10 @@
 """Sweep expansion: an experiment's config -> runs -> training chunks.
 
+Two kinds of sweep keys: per-run keys (γ², β, seeds) may differ between the runs of one ensemble
+chunk; structural keys (the prior, the dimension, the decoder-variance mode) change the
+architecture or the data, so runs that differ in one are trained in separate chunks, each with
+the experiment's settings overridden by its values (its *variant*).
+
 Imported by the Snakefile at parse time, so it must stay light (no torch, no numpy)."""
 
 from __future__ import annotations
@@ -12,6 +17,16 @@ from typing import Any
 # Sweep keys a run may vary inside one ensemble chunk, and their short names in run ids.
 PER_RUN_KEYS = {"gamma2": "gamma2", "beta": "beta", "model_seed": "seed", "data_seed": "dseed"}
 TRAIN_KEYS = ("gamma2", "beta")
+
+# Structural sweep keys: each value -> the settings it overrides (section -> key -> value).
+STRUCTURAL_KEYS = {
+    "prior": lambda v: {"model": {"prior": v}},
+    "dim": lambda v: {"data": {"n_sources": v}, "model": {"latent_dim": v}},
+    "decoder_variance": lambda v: {"model": {"decoder_variance": v}},
+}
+# Structural keys that change the dataset, so they are part of the data id.
+DATA_KEYS = ("dim",)
+SWEEP_KEYS = (*PER_RUN_KEYS, *STRUCTURAL_KEYS)
 
 
 def format_value(value: Any) -> str:
@@ -30,13 +45,16 @@ def expand_runs(exp_name: str, exp: dict[str, Any]) -> list[dict[str, Any]]:
     values. Keys with a single value are left out of the run id."""
     sweep = exp["sweep"]
     keys = list(sweep)
-    unknown = [k for k in keys if k not in PER_RUN_KEYS]
+    unknown = [k for k in keys if k not in SWEEP_KEYS]
     if unknown:
-        raise ValueError(f"experiments.{exp_name}.sweep: unknown keys {unknown}")
+        raise ValueError(
+            f"experiments.{exp_name}.sweep: unknown keys {unknown}; known: {list(SWEEP_KEYS)}"
+        )
     for key in keys:
         if not sweep[key]:
             raise ValueError(f"experiments.{exp_name}.sweep.{key} is empty: nothing to run")
     id_keys = [k for k in keys if len(sweep[k]) > 1]
+    data_id_keys = [k for k in id_keys if k in DATA_KEYS]
     runs = []
     for values in itertools.product(*(sweep[k] for k in keys)):
         point = dict(zip(keys, values, strict=True))
@@ -45,10 +63,15 @@ def expand_runs(exp_name: str, exp: dict[str, Any]) -> list[dict[str, Any]]:
             "beta": float(exp["train"]["beta"]),
             "model_seed": 0,
             "data_seed": 0,
-        } | point
-        name = "_".join(f"{PER_RUN_KEYS[k]}={format_value(point[k])}" for k in id_keys)
+        } | {k: v for k, v in point.items() if k in PER_RUN_KEYS}
+        name = "_".join(f"{PER_RUN_KEYS.get(k, k)}={format_value(point[k])}" for k in id_keys)
         run["run_id"] = name or "single"
-        run["data_id"] = f"seed={run['data_seed']}"
+        run["data_id"] = "_".join(
+            [f"{k}={format_value(point[k])}" for k in data_id_keys] + [f"seed={run['data_seed']}"]
+        )
+        variant = {k: v for k, v in point.items() if k in STRUCTURAL_KEYS}
+        if variant:  # only then: existing chunk specs (and so their params) stay as they were
+            run["variant"] = variant
         runs.append(run)
     ids = [r["run_id"] for r in runs]
     if len(set(ids)) != len(ids):
@@ -56,15 +79,40 @@ def expand_runs(exp_name: str, exp: dict[str, Any]) -> list[dict[str, Any]]:
     return runs
 
 
+def apply_variant(exp: dict[str, Any], variant: dict[str, Any]) -> dict[str, Any]:
+    """A copy of the experiment's settings with a variant's structural values applied."""
+    out = copy.deepcopy(exp)
+    for key, value in variant.items():
+        for section, overrides in STRUCTURAL_KEYS[key](value).items():
+            out[section] = out[section] | overrides
+    return out
+
+
+def variants(exp_name: str, exp: dict[str, Any]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """(variant, settings) once per combination of structural sweep values (one pair with an
+    empty variant when there are none), for checking each before any job starts."""
+    seen: list[dict[str, Any]] = []
+    for run in expand_runs(exp_name, exp):
+        if run.get("variant", {}) not in seen:
+            seen.append(run.get("variant", {}))
+    return [(v, apply_variant(exp, v)) for v in seen]
+
+
+def _chunks(exp_name: str, exp: dict[str, Any]) -> list[list[dict[str, Any]]]:
+    """Runs grouped by variant (in sweep order), each group cut into chunks of runs_per_job."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for run in expand_runs(exp_name, exp):
+        groups.setdefault(repr(sorted(run.get("variant", {}).items())), []).append(run)
+    size = exp["runs_per_job"]
+    return [runs[i : i + size] for runs in groups.values() for i in range(0, len(runs), size)]
+
+
 def chunk_ids(exp_name: str, exp: dict[str, Any]) -> list[str]:
-    n_runs = len(expand_runs(exp_name, exp))
-    return [f"chunk{i:03d}" for i in range(math.ceil(n_runs / exp["runs_per_job"]))]
+    return [f"chunk{i:03d}" for i in range(len(_chunks(exp_name, exp)))]
 
 
 def chunk_runs(exp_name: str, exp: dict[str, Any], chunk: str) -> list[dict[str, Any]]:
-    runs, size = expand_runs(exp_name, exp), exp["runs_per_job"]
-    i = int(chunk.removeprefix("chunk"))
-    return runs[i * size : (i + 1) * size]
+    return _chunks(exp_name, exp)[int(chunk.removeprefix("chunk"))]
 
 
 def data_ids(exp_name: str, exp: dict[str, Any]) -> list[str]:
@@ -72,21 +120,33 @@ def data_ids(exp_name: str, exp: dict[str, Any]) -> list[str]:
 
 
 def data_seed(data_id: str) -> int:
-    return int(data_id.removeprefix("seed="))
+    """The seed of a data id such as ``seed=3`` or ``dim=5_seed=3``."""
+    return int(data_id.rpartition("seed=")[2])
+
+
+def data_config(exp_name: str, exp: dict[str, Any], data_id: str) -> dict[str, Any]:
+    """The data settings of one dataset (the experiment's, with a ``dim`` variant applied)."""
+    for run in expand_runs(exp_name, exp):
+        if run["data_id"] == data_id:
+            return apply_variant(exp, run.get("variant", {}))["data"]
+    raise KeyError(f"experiments.{exp_name}: no run uses the dataset {data_id!r}")
 
 
 def chunk_spec(exp_name: str, exp: dict[str, Any], chunk: str) -> dict[str, Any]:
     """Everything a training job needs, passed to it through ``params:`` so that changing any
-    hyperparameter re-runs exactly the chunks it affects."""
-    train = {k: v for k, v in exp["train"].items() if k not in TRAIN_KEYS}
+    hyperparameter re-runs exactly the chunks it affects. Data and model settings are the
+    chunk's variant of the experiment's."""
+    runs = chunk_runs(exp_name, exp, chunk)
+    settings = apply_variant(exp, runs[0].get("variant", {}))
+    train = {k: v for k, v in settings["train"].items() if k not in TRAIN_KEYS}
     return copy.deepcopy(
         {
             "experiment": exp_name,
             "chunk": chunk,
-            "data": exp["data"],
-            "model": exp["model"],
+            "data": settings["data"],
+            "model": settings["model"],
             "train": train,
-            "runs": chunk_runs(exp_name, exp, chunk),
+            "runs": runs,
         }
     )
 

@@ -20,7 +20,8 @@ wildcard_constraints:
     exp="|".join(EXPERIMENTS) or "no-experiment-enabled",
     fig="|".join(fig for exp in EXPERIMENTS for fig in FIGURES[exp]) or "no-figure",
     chunk=r"chunk\d{3}",
-    data_id=r"seed=\d+",
+    # seed=3, or dim=5_seed=3 when a sweep key that changes the data has several values
+    data_id="".join(rf"({key}=[^_/]+_)?" for key in sweeps.DATA_KEYS) + r"seed=\d+",
 
 
 def experiment(wildcards):

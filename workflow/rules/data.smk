@@ -9,7 +9,9 @@ rule dataset:
     conda:
         ENV
     params:
-        data=lambda wildcards: experiment(wildcards)["data"],
+        data=lambda wildcards: sweeps.data_config(
+            wildcards.exp, experiment(wildcards), wildcards.data_id
+        ),
         seed=lambda wildcards: sweeps.data_seed(wildcards.data_id),
     script:
         "../scripts/dataset.py"

@@ -150,6 +150,8 @@ def run_chunk(
             "train": spec["train"] | {"gamma2": run["gamma2"], "beta": run["beta"]},
             "model_seed": run["model_seed"],
             "data_seed": run["data_seed"],
+            # the run's structural sweep values (prior, dim, ...); data and model above include them
+            "variant": run.get("variant", {}),
             "device": str(dev),
             "versions": versions,
         }
