@@ -1,7 +1,8 @@
 """Paper claims as functions of our per-run summaries, each judged by a stated threshold.
 
 Verdicts are always computed from the data ("reproduced", "partly reproduced", "not reproduced",
-or "no data" when a group the claim needs has no finished run); nothing is hard-coded, so the
+or "no data" when a group the claim needs has no finished run; "reported" where the paper gives
+no value to compare with and the row only reports ours); nothing is hard-coded, so the
 claims table changes when the results do. Each experiment module exposes a ``claims``
 function (E1's is :func:`e1_claims`); :func:`write_claims` writes all rows into one CSV."""
 
@@ -20,7 +21,9 @@ REPRODUCED = "reproduced"
 PARTLY = "partly reproduced"
 NOT_REPRODUCED = "not reproduced"
 NO_DATA = "no data"
-VERDICTS = (REPRODUCED, PARTLY, NOT_REPRODUCED, NO_DATA)
+#: For what the paper asks to report without a value to compare with: the value is not judged.
+REPORTED = "reported"
+VERDICTS = (REPRODUCED, PARTLY, NOT_REPRODUCED, NO_DATA, REPORTED)
 
 
 @dataclass(frozen=True)

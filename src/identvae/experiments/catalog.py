@@ -10,6 +10,8 @@ FIGURES: dict[str, tuple[str, ...]] = {
     "etg_gap_triangular": ("etg_gap_triangular",),
     "etg_gap_ima": ("etg_gap_ima",),
     "etg_arflow": ("etg_arflow",),
+    "etg_prior_ablation": ("etg_prior_ablation",),
+    "etg_decoder_variance": ("etg_decoder_variance",),
 }
 
 
