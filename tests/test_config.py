@@ -42,6 +42,13 @@ def test_defaults_are_filled_in():
     assert validated(cfg)["experiments"][E1]["train"]["patience"] == 5
 
 
+def test_no_default_for_the_decoder_variance_so_older_chunk_specs_are_unchanged():
+    """A filled-in model.decoder_variance would change every existing training job's params
+    and so retrain everything; unset means fixed."""
+    model = validated(load())["experiments"][E1]["model"]
+    assert "decoder_variance" not in model
+
+
 @pytest.mark.parametrize(
     ("mutate", "expected"),
     [
