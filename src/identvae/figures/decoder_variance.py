@@ -18,6 +18,7 @@ from identvae.figures.style import COLORS, FIG_WIDTH, PALETTE, apply_style
 
 #: The summary column with the γ² a run's decoder used at its selected check.
 REACHED = "decoder_gamma2"
+MARKERS = ("o", "s", "^", "D")
 
 
 def plot_decoder_variance(
@@ -38,8 +39,16 @@ def plot_decoder_variance(
         runs = ok[ok["decoder_variance"] == mode]
         start = safe_log10(runs["gamma2"].to_numpy(float))
         reached = safe_log10(runs[REACHED].to_numpy(float)) if REACHED in runs else start * np.nan
-        style = {"s": 14, "color": PALETTE[j], "edgecolors": "white", "linewidths": 0.3}
-        jitter = rng.uniform(-0.08, 0.08, size=len(start))
+        # a marker and a side of the starting γ² per mode: modes often reach the same γ²
+        style = {
+            "s": 16,
+            "color": PALETTE[j],
+            "marker": MARKERS[j % len(MARKERS)],
+            "edgecolors": "white",
+            "linewidths": 0.3,
+        }
+        offset = (j - (len(modes) - 1) / 2) * 0.25
+        jitter = offset + rng.uniform(-0.06, 0.06, size=len(start))
         left.scatter(start + jitter, reached, label=mode, **style)
         right.scatter(reached, runs["mcc_batch"].to_numpy(float), label=mode, **style)
         lo, hi = np.nanmin([lo, *reached], initial=lo), np.nanmax([hi, *reached], initial=hi)
@@ -47,7 +56,6 @@ def plot_decoder_variance(
     left.plot(diagonal, diagonal, color=COLORS["annotation"], ls=":", lw=1.0, label="unchanged")
     left.set_xlabel(r"initial $\log_{10}\gamma^2$")
     left.set_ylabel(r"reached $\log_{10}\gamma^2$ (selected check)")
-    left.legend(title="decoder variance", loc="upper left")
     right.set_xlabel(r"reached $\log_{10}\gamma^2$")
     right.set_ylabel("batch MCC")
     right.set_ylim(0, 1.02)
@@ -58,4 +66,14 @@ def plot_decoder_variance(
     if title:
         fig.suptitle(title)
     fig.tight_layout()
+    # below the panels: inside, it would hide runs
+    handles, labels = left.get_legend_handles_labels()
+    fig.legend(
+        handles,
+        labels,
+        title="decoder variance",
+        loc="upper center",
+        bbox_to_anchor=(0.5, 0.0),
+        ncols=len(labels),
+    )
     return fig

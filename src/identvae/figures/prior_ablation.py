@@ -11,6 +11,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from identvae.figures.gamma_sweep import OK, draw_violins
@@ -54,8 +55,9 @@ def plot_by_dim_and_prior(
     ax.set_ylabel(y_label)
     handles = [Patch(color=PALETTE[j], alpha=0.5, label=p) for j, p in enumerate(priors)]
     if chance:
-        handles.append(plt.Line2D([], [], color=COLORS["chance"], ls="--", lw=1.0, label="chance"))
-    ax.legend(handles=handles, title="VAE prior", loc="lower left", ncols=len(handles))
+        handles.append(Line2D([], [], color=COLORS["chance"], ls="--", lw=1.0, label="chance"))
+    # outside the axes: inside, it would cover the chance lines or the low-dimensional violins
+    ax.legend(handles=handles, title="VAE prior", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     if title:
         ax.set_title(title)
     fig.tight_layout()
