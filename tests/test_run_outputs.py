@@ -35,7 +35,12 @@ def runs_dir(tmp_path_factory):
     )
     out = tmp_path_factory.mktemp("runs")
     for spec, result in zip(runs, results, strict=True):
-        config = {"train": {"gamma2": spec.gamma2, "beta": 1.0}, "model_seed": spec.model_seed}
+        config = {
+            "data": DATA,
+            "model": {"prior": "uniform", "latent_dim": 3},
+            "train": {"gamma2": spec.gamma2, "beta": 1.0},
+            "model_seed": spec.model_seed,
+        }
         write_run(out / spec.run_id, config | {"data_seed": 1}, result)
     return out
 

@@ -92,3 +92,13 @@ def test_sweeps_without_structural_keys_keep_their_chunk_specs():
     assert all("variant" not in r for r in spec["runs"])
     assert spec["data"] == EXP["data"] and spec["model"] == EXP["model"]
     assert sweeps.variants("e", EXP) == [({}, EXP)]
+
+
+def test_structural_values_are_read_back_from_settings_swept_or_not():
+    settings = sweeps.apply_variant(ABLATION, {"prior": "laplace", "dim": 5})
+    assert sweeps.structural_values(settings) == {
+        "prior": "laplace",
+        "dim": 5,
+        "decoder_variance": "fixed",  # unset means fixed
+    }
+    assert sweeps.structural_values(ABLATION)["dim"] == 3

@@ -112,8 +112,9 @@ def test_a_learned_or_mle_decoder_precision_is_recorded(smoke):
             smoke / "etg_decoder_variance" / "runs" / row.run_id / "model.pt", weights_only=True
         )
         assert float(state["dec.log_gamma2"].exp()) == pytest.approx(row.decoder_gamma2, rel=1e-5)
-    # the fixed-γ² experiments report their own γ²
+    # the fixed-γ² experiments report their own γ², and every summary has the structural columns
     e1 = pd.read_csv(smoke / E1 / "summary.csv")
+    assert set(e1["decoder_variance"]) == {"fixed"} and set(e1["dim"]) == {3}
     assert e1["decoder_gamma2"].tolist() == pytest.approx(e1["gamma2"].tolist(), rel=1e-6)
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from identvae import sweeps
 from identvae.io import ArtifactError, read_json
 
 SETTING_COLUMNS = ("gamma2", "beta", "model_seed", "data_seed")
@@ -27,7 +28,7 @@ def read_run(run_dir: str | Path) -> dict:
         "beta": config["train"]["beta"],
         "model_seed": config["model_seed"],
         "data_seed": config["data_seed"],
-        **config.get("variant", {}),
+        **sweeps.structural_values(config),
         "selected_epoch": final["selected_epoch"],
         "epochs_trained": final["epochs_trained"],
         "stopped_early": final["stopped_early"],

@@ -18,12 +18,14 @@ from typing import Any
 PER_RUN_KEYS = {"gamma2": "gamma2", "beta": "beta", "model_seed": "seed", "data_seed": "dseed"}
 TRAIN_KEYS = ("gamma2", "beta")
 
-# Structural sweep keys: each value -> the settings it overrides (section -> key -> value).
+# Structural sweep keys -> the settings (section, key) each value is written to.
 STRUCTURAL_KEYS = {
-    "prior": lambda v: {"model": {"prior": v}},
-    "dim": lambda v: {"data": {"n_sources": v}, "model": {"latent_dim": v}},
-    "decoder_variance": lambda v: {"model": {"decoder_variance": v}},
+    "prior": (("model", "prior"),),
+    "dim": (("data", "n_sources"), ("model", "latent_dim")),
+    "decoder_variance": (("model", "decoder_variance"),),
 }
+# The value of a structural setting a config leaves unset.
+STRUCTURAL_DEFAULTS = {"decoder_variance": "fixed"}
 # Structural keys that change the dataset, so they are part of the data id.
 DATA_KEYS = ("dim",)
 SWEEP_KEYS = (*PER_RUN_KEYS, *STRUCTURAL_KEYS)
@@ -83,9 +85,18 @@ def apply_variant(exp: dict[str, Any], variant: dict[str, Any]) -> dict[str, Any
     """A copy of the experiment's settings with a variant's structural values applied."""
     out = copy.deepcopy(exp)
     for key, value in variant.items():
-        for section, overrides in STRUCTURAL_KEYS[key](value).items():
-            out[section] = out[section] | overrides
+        for section, name in STRUCTURAL_KEYS[key]:
+            out[section][name] = value
     return out
+
+
+def structural_values(settings: dict[str, Any]) -> dict[str, Any]:
+    """Each structural key's value in a run's (or experiment's) settings, swept or not, so
+    that every summary has a prior, dim and decoder_variance column."""
+    values = {}
+    for key, ((section, name), *_) in STRUCTURAL_KEYS.items():
+        values[key] = settings[section].get(name, STRUCTURAL_DEFAULTS.get(key))
+    return values
 
 
 def variants(exp_name: str, exp: dict[str, Any]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
