@@ -27,6 +27,7 @@ from identvae.figures.binned_violins import (
     plot_binned_violins,
     runs_phrase,
 )
+from identvae.metrics.mcc import settings_chance_mcc
 
 EXPERIMENT = "etg_arflow"
 TITLE = "E6: affine-coupling flow mixing, VAE with Gaussian prior"
@@ -80,11 +81,7 @@ FIGURES = {EXPERIMENT: (figure, caption)}
 
 def extras(settings: dict) -> dict:
     """The chance level of batch MCC for this latent dimension and metric batch size."""
-    from identvae.metrics.mcc import chance_mcc
-
-    n = settings["model"]["latent_dim"]
-    batch = settings.get("train", {}).get("metric_batch_size", 64)
-    return {"chance_mcc": chance_mcc(n, batch)}
+    return {"chance_mcc": settings_chance_mcc(settings)}
 
 
 def claims(summary: pd.DataFrame, n_bins: int = N_BINS, **_: Any) -> list[ClaimResult]:

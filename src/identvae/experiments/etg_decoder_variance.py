@@ -16,6 +16,7 @@ from matplotlib.figure import Figure
 from identvae.claims import NO_DATA, REPORTED, ClaimResult
 from identvae.figures.decoder_variance import REACHED, plot_decoder_variance
 from identvae.figures.gamma_sweep import safe_log10
+from identvae.metrics.mcc import settings_chance_mcc
 from identvae.summary import unfinished_counts
 
 EXPERIMENT = "etg_decoder_variance"
@@ -110,11 +111,7 @@ FIGURES = {EXPERIMENT: (figure, caption)}
 
 def extras(settings: dict) -> dict:
     """The chance level of batch MCC for this latent dimension and metric batch size."""
-    from identvae.metrics.mcc import chance_mcc
-
-    n = settings["model"]["latent_dim"]
-    batch = settings.get("train", {}).get("metric_batch_size", 64)
-    return {"chance_mcc": chance_mcc(n, batch)}
+    return {"chance_mcc": settings_chance_mcc(settings)}
 
 
 def claims(summary: pd.DataFrame, **_: Any) -> list[ClaimResult]:

@@ -14,6 +14,7 @@ from matplotlib.figure import Figure
 
 from identvae.claims import e1_claims
 from identvae.figures.gamma_sweep import plot_gamma_sweep, safe_log10
+from identvae.metrics.mcc import settings_chance_mcc
 from identvae.summary import unfinished_counts
 
 EXPERIMENT = "etg_moebius_gamma"
@@ -117,7 +118,4 @@ claims = e1_claims
 
 def extras(settings: dict) -> dict:
     """The chance level of batch MCC for this latent dimension and metric batch size."""
-    from identvae.metrics.mcc import chance_mcc
-
-    n, batch = settings["model"]["latent_dim"], settings["train"]["metric_batch_size"]
-    return {"chance_mcc": chance_mcc(n, batch)}
+    return {"chance_mcc": settings_chance_mcc(settings)}

@@ -32,6 +32,7 @@ from identvae.figures.binned_violins import (
     plot_binned_violins,
     runs_phrase,
 )
+from identvae.metrics.mcc import settings_chance_mcc
 
 EXPERIMENT = "etg_moebius_linear"
 TITLE = "E2: Möbius then a linear map, VAE with uniform prior"
@@ -139,17 +140,13 @@ FIGURES = {EXPERIMENT: (figure, caption)}
 def extras(settings: dict) -> dict:
     """From the experiment's config block: the x-axis choice (``plot.cima_axis``, default
     "linear"), the normalisation of L (for the caption) and the chance level of batch MCC."""
-    from identvae.metrics.mcc import chance_mcc
-
     cima_axis = (settings.get("plot") or {}).get("cima_axis", DEFAULT_CIMA_AXIS)
     cima_column(cima_axis)  # validate early
     options = (settings.get("data") or {}).get("mixing_options") or {}
-    n = settings["model"]["latent_dim"]
-    batch = settings.get("train", {}).get("metric_batch_size", 64)
     return {
         "cima_axis": cima_axis,
         "linear_norm": options.get("linear_norm", "unit_det"),
-        "chance_mcc": chance_mcc(n, batch),
+        "chance_mcc": settings_chance_mcc(settings),
     }
 
 

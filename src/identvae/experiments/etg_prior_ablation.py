@@ -18,6 +18,7 @@ from matplotlib.figure import Figure
 
 from identvae.claims import NO_DATA, NOT_REPRODUCED, PARTLY, REPRODUCED, ClaimResult
 from identvae.figures.prior_ablation import plot_by_dim_and_prior
+from identvae.metrics.mcc import settings_chance_mcc
 from identvae.summary import unfinished_counts
 
 EXPERIMENT = "etg_prior_ablation"
@@ -124,11 +125,8 @@ FIGURES = {EXPERIMENT: (figure, caption)}
 
 def extras(settings: dict) -> dict:
     """The chance level of batch MCC at each swept dimension (metric batch size from train)."""
-    from identvae.metrics.mcc import chance_mcc
-
     dims = settings["sweep"].get("dim", [settings["model"]["latent_dim"]])
-    batch = settings.get("train", {}).get("metric_batch_size", 64)
-    return {"chance_mcc_by_dim": {int(d): chance_mcc(int(d), batch) for d in dims}}
+    return {"chance_mcc_by_dim": {int(d): settings_chance_mcc(settings, d) for d in dims}}
 
 
 def claims(summary: pd.DataFrame, **_: Any) -> list[ClaimResult]:
