@@ -137,26 +137,10 @@ def claims(summary: pd.DataFrame, **_: Any) -> list[ClaimResult]:
             f"{reached.min():.2f} to {reached.max():.2f}), median batch MCC {mcc:.3f}, "
             f"{len(ok)} ok of {len(runs)} runs"
         )
-    if not parts:
-        return [
-            ClaimResult(
-                "E6.decoder_variance",
-                EXPERIMENT,
-                claim,
-                paper,
-                "n/a",
-                NO_DATA,
-                "; ".join(details) or "no runs",
-            )
-        ]
-    return [
-        ClaimResult(
-            "E6.decoder_variance",
-            EXPERIMENT,
-            claim,
-            paper,
-            "; ".join(parts),
-            REPORTED,
-            "; ".join(details) + "; the spec states no value, so nothing is judged",
-        )
-    ]
+    if parts:
+        ours, verdict = "; ".join(parts), REPORTED
+        details.append("the spec states no value, so nothing is judged")
+    else:
+        ours, verdict = "n/a", NO_DATA
+    detail = "; ".join(details) or "no runs"
+    return [ClaimResult("E6.decoder_variance", EXPERIMENT, claim, paper, ours, verdict, detail)]
