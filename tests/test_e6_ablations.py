@@ -89,7 +89,7 @@ def test_the_ablation_claim_counts_the_cells_with_a_high_median(low_cells, verdi
     assert result.verdict == verdict
     assert result.ours == f"{12 - low_cells} of 12 cells ≥ {pa.HIGH_MCC}"
     if low_cells:
-        assert f"{cells[0][0]} dim {cells[0][1]}: 0.50" in result.detail
+        assert f"{cells[0][0]} dim {cells[0][1]}: 0.500" in result.detail
 
 
 def test_an_ablation_cell_without_finished_runs_counts_as_not_high():

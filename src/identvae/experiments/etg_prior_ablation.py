@@ -166,7 +166,7 @@ def claims(summary: pd.DataFrame, **_: Any) -> list[ClaimResult]:
     low = tab[~high]
     low_text = "; ".join(
         f"{r.prior} dim {r.dim}: "
-        + (f"{r.mcc_batch_median:.2f}" if np.isfinite(r.mcc_batch_median) else "no finished run")
+        + (f"{r.mcc_batch_median:.3f}" if np.isfinite(r.mcc_batch_median) else "no finished run")
         for r in low.itertuples()
     )
     per_prior = ", ".join(
