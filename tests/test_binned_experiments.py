@@ -9,9 +9,18 @@ import pandas as pd
 import pytest
 from scipy.stats import spearmanr
 
-from identvae.claims import NO_DATA, NOT_REPRODUCED, PARTLY, REPRODUCED, VERDICTS, ClaimResult
-from identvae.experiments import etg_arflow as e6
-from identvae.experiments import etg_moebius_linear as e2
+from identvae.claims import (
+    NO_DATA,
+    NOT_REPRODUCED,
+    PARTLY,
+    REPRODUCED,
+    VERDICTS,
+    ClaimResult,
+    judge_all,
+)
+from identvae.experiments.etg import arflow as e6
+from identvae.experiments.etg import moebius_linear as e2
+from identvae.experiments.inputs import ExperimentData
 from identvae.figures.style import save_figure
 from identvae.tables import write_table
 
@@ -20,9 +29,32 @@ SETTINGS = {
     "data": {"mixing": "moebius_linear", "mixing_options": {"linear_norm": "unit_det"}},
     "model": {"latent_dim": 3},
     "train": {"metric_batch_size": 64},
+    "plot": {"cima_axis": "linear"},
     "sweep": {"gamma2": [1e5], "model_seed": [1], "data_seed": list(range(10))},
     "resources": {},
 }
+CONTEXTS = {e2: e2.context(SETTINGS), e6: e6.Context(chance_mcc=0.4)}
+
+
+def axis(cima_axis: str) -> e2.Context:
+    """E2's context with the x axis ``cima_axis`` (plot.cima_axis)."""
+    return e2.context({**SETTINGS, "plot": {"cima_axis": cima_axis}})
+
+
+def claims(module, df: pd.DataFrame, ctx=None) -> list[ClaimResult]:
+    return judge_all(module.CLAIMS, ExperimentData(df), ctx or CONTEXTS[module])
+
+
+def binned(module, df: pd.DataFrame, ctx=None) -> pd.DataFrame:
+    return module.table(ExperimentData(df), ctx or CONTEXTS[module])
+
+
+def caption(module, df: pd.DataFrame, ctx=None) -> str:
+    return module.caption(ExperimentData(df), ctx or CONTEXTS[module])
+
+
+def figure(module, df: pd.DataFrame, ctx=None):
+    return module.figure(ExperimentData(df), ctx or CONTEXTS[module])
 
 
 def synthetic(
@@ -93,7 +125,7 @@ def test_table_edges_from_ok_range_and_failed_counted() -> None:
     df = synthetic(n=7).assign(linear_cima=x)
     df = fail(df, [5], status="diverged")  # x = 1e5 lies outside the finished runs' range
     df = fail(df, [6], status="failed")  # x = 10^0.5, inside bin [-0.2, 0.6)
-    table = e2.table(df)
+    table = binned(e2, df)
 
     assert list(table.columns) == [
         "bin", "bin_label", "log10_cima_lo", "log10_cima_hi", "runs", "failed",
@@ -115,7 +147,7 @@ def test_table_edges_from_ok_range_and_failed_counted() -> None:
 def test_table_statistics_match_independent_computation() -> None:
     df = fail(synthetic(n=60, seed=3), [4, 17], keep_x=True)
     df = fail(df, [30], status="failed", keep_x=False)
-    table = e2.table(df)
+    table = binned(e2, df)
 
     ok = df[df["status"] == "ok"]
     log_ok = np.log10(ok["linear_cima"].to_numpy())
@@ -154,7 +186,7 @@ def test_table_statistics_match_independent_computation() -> None:
 def test_table_degenerate_ranges() -> None:
     # A single distinct C_IMA: every run in one bin, edges still increasing and finite.
     same = synthetic(n=8).assign(mixing_cima=2.0)
-    table = e6.table(same)
+    table = binned(e6, same)
     assert len(table) == 5 and table["runs"].sum() == 8 and (table["runs"] == 8).sum() == 1
     assert np.all(np.diff(table["log10_cima_lo"]) > 0)
     inside = table[table["runs"] == 8].iloc[0]
@@ -163,22 +195,22 @@ def test_table_degenerate_ranges() -> None:
 
     # No finished run: the bins span the failed runs' (known) C_IMA, all counted as failed.
     none_ok = fail(synthetic(n=10), range(10), keep_x=True)
-    table = e6.table(none_ok)
+    table = binned(e6, none_ok)
     assert len(table) == 5 and table["runs"].sum() == 10 and table["failed"].sum() == 10
     assert table["log10_cima_lo"].iloc[0] == pytest.approx(np.log10(none_ok["mixing_cima"].min()))
     assert table["mcc_batch_median"].isna().all()
 
     # No finite C_IMA at all: only the unbinned row.
     no_x = fail(synthetic(n=4), range(4), keep_x=False)
-    table = e6.table(no_x)
+    table = binned(e6, no_x)
     assert table["bin"].tolist() == [-1] and table["runs"].tolist() == [4]
 
     # Empty summary: no rows, same columns.
-    assert e6.table(synthetic(n=5).iloc[:0]).empty
+    assert binned(e6, synthetic(n=5).iloc[:0]).empty
 
 
 def test_table_survives_csv(tmp_path) -> None:
-    table = e2.table(fail(synthetic(n=30), [2], keep_x=False))
+    table = binned(e2, fail(synthetic(n=30), [2], keep_x=False))
     (csv,) = write_table(table, tmp_path / "e2", formats=("csv",))
     pd.testing.assert_frame_equal(pd.read_csv(csv), table, check_dtype=False)
 
@@ -189,7 +221,7 @@ def test_table_survives_csv(tmp_path) -> None:
 def test_cima_axis_choice_switches_column() -> None:
     df = synthetic(n=100, driver="linear_cima", seed=1)
     assert abs(spearmanr(df["linear_cima"], df["mixing_cima"]).statistic) < 0.1  # precondition
-    linear, mixing = e2.table(df, cima_axis="linear"), e2.table(df, cima_axis="mixing")
+    linear, mixing = binned(e2, df, axis("linear")), binned(e2, df, axis("mixing"))
     assert (linear["cima_axis"] == "linear_cima").all()
     assert (mixing["cima_axis"] == "mixing_cima").all()
     assert linear["log10_cima_lo"].iloc[0] == pytest.approx(np.log10(df["linear_cima"].min()))
@@ -197,20 +229,20 @@ def test_cima_axis_choice_switches_column() -> None:
     assert linear["spearman_rho"].iloc[0] < -0.8
     assert abs(mixing["spearman_rho"].iloc[0]) < 0.3
 
-    assert by_id(e2.claims(df, cima_axis="linear"))["E2.rank"].verdict == REPRODUCED
-    assert by_id(e2.claims(df, cima_axis="mixing"))["E2.rank"].verdict != REPRODUCED
-    assert e2.table(df).equals(linear)  # the paper's axis is the default
+    assert by_id(claims(e2, df, axis("linear")))["E2.rank"].verdict == REPRODUCED
+    assert by_id(claims(e2, df, axis("mixing")))["E2.rank"].verdict != REPRODUCED
+    assert binned(e2, df).equals(linear)  # the paper's axis is the default
 
-    assert e2.extras(SETTINGS)["cima_axis"] == "linear"
-    chosen = e2.extras({**SETTINGS, "plot": {"cima_axis": "mixing"}})
-    assert chosen["cima_axis"] == "mixing" and chosen["linear_norm"] == "unit_det"
-    assert 0 < chosen["chance_mcc"] < 1
-    text = e2.caption(df, **chosen)
+    assert CONTEXTS[e2].cima_axis == "linear" and CONTEXTS[e2].column == "linear_cima"
+    chosen = axis("mixing")
+    assert chosen.column == "mixing_cima" and chosen.linear_norm == "unit_det"
+    assert 0 < chosen.chance_mcc < 1
+    text = caption(e2, df, chosen)
     assert "summary column mixing_cima" in text and "not the paper's" in text
     with pytest.raises(ValueError, match="cima_axis"):
-        e2.extras({**SETTINGS, "plot": {"cima_axis": "decoder"}})
+        axis("decoder")
     with pytest.raises(KeyError, match="linear_cima"):
-        e2.table(df.drop(columns="linear_cima"))
+        binned(e2, df.drop(columns="linear_cima"))
 
 
 # --- claims --------------------------------------------------------------------------------------
@@ -218,7 +250,7 @@ def test_cima_axis_choice_switches_column() -> None:
 
 def test_e2_claims_reproduced_when_mcc_falls_with_cima() -> None:
     df = fail(synthetic(n=100), [7], keep_x=True)
-    results = by_id(e2.claims(df))
+    results = by_id(claims(e2, df))
     assert set(results) == {"E2.rank", "E2.drop"}
     assert results["E2.rank"].verdict == REPRODUCED
     assert results["E2.drop"].verdict == REPRODUCED
@@ -226,21 +258,22 @@ def test_e2_claims_reproduced_when_mcc_falls_with_cima() -> None:
     ok = df[df["status"] == "ok"]
     rho = spearmanr(ok["linear_cima"], ok["mcc_batch"]).statistic
     assert results["E2.rank"].ours.startswith(f"ρ = {rho:.2f}")
-    assert "99 finished runs" in results["E2.rank"].detail
+    assert "finite linear_cima and batch MCC: 99 ok of 100 runs" in results["E2.rank"].detail
+    assert "one level lower unless p < 0.05" in results["E2.rank"].detail
 
 
 def test_e2_claims_not_reproduced_when_independent() -> None:
-    results = by_id(e2.claims(synthetic(n=100, slope=0.0, seed=1)))
+    results = by_id(claims(e2, synthetic(n=100, slope=0.0, seed=1)))
     assert results["E2.rank"].verdict == NOT_REPRODUCED
     assert results["E2.drop"].verdict == NOT_REPRODUCED
-    rising = by_id(e2.claims(synthetic(n=100, slope=+0.2)))
+    rising = by_id(claims(e2, synthetic(n=100, slope=+0.2)))
     assert rising["E2.rank"].verdict == NOT_REPRODUCED
     assert rising["E2.drop"].verdict == NOT_REPRODUCED
 
 
 def test_e2_claims_partly() -> None:
     # A clear but smaller fall (≈ 0.1 between the end bins' centres).
-    mild = by_id(e2.claims(synthetic(n=100, slope=-0.1, noise=0.01)))
+    mild = by_id(claims(e2, synthetic(n=100, slope=-0.1, noise=0.01)))
     assert mild["E2.drop"].verdict == PARTLY
     # Strongly negative ρ on few runs, not significant.
     df = synthetic(n=6)
@@ -248,26 +281,27 @@ def test_e2_claims_partly() -> None:
     df["mcc_batch"] = [0.9, 0.7, 0.8, 0.6, 0.85, 0.5]
     rho, p = spearmanr(df["linear_cima"], df["mcc_batch"])
     assert rho <= -0.3 and p >= 0.05  # precondition of this case
-    assert by_id(e2.claims(df))["E2.rank"].verdict == PARTLY
+    assert by_id(claims(e2, df))["E2.rank"].verdict == PARTLY
 
 
 def test_claims_no_data() -> None:
     few = fail(synthetic(n=8), range(4), keep_x=True)  # 4 finished runs
-    assert {r.verdict for r in e2.claims(few)} == {NO_DATA}
-    assert "4 finished runs" in by_id(e2.claims(few))["E2.rank"].detail
-    assert {r.verdict for r in e6.claims(few)} == {NO_DATA}
+    assert {r.verdict for r in claims(e2, few)} == {NO_DATA}
+    detail = by_id(claims(e2, few))["E2.rank"].detail
+    assert detail.startswith("fewer than 5 ok runs") and "4 ok of 8 runs" in detail
+    assert {r.verdict for r in claims(e6, few)} == {NO_DATA}
     nothing = fail(synthetic(n=10), range(10), keep_x=False)
-    assert {r.verdict for r in e2.claims(nothing)} == {NO_DATA}
-    assert {r.verdict for r in e6.claims(nothing)} == {NO_DATA}
-    assert {r.verdict for r in e2.claims(synthetic(n=5).iloc[:0])} == {NO_DATA}
+    assert {r.verdict for r in claims(e2, nothing)} == {NO_DATA}
+    assert {r.verdict for r in claims(e6, nothing)} == {NO_DATA}
+    assert {r.verdict for r in claims(e2, synthetic(n=5).iloc[:0])} == {NO_DATA}
 
 
 def test_e6_trend_claim_follows_the_data() -> None:
-    strong = e6.claims(synthetic(n=100, driver="mixing_cima", slope=-0.25))
+    strong = claims(e6, synthetic(n=100, driver="mixing_cima", slope=-0.25))
     assert [r.claim_id for r in strong] == ["E6.arflow_trend"]
     assert strong[0].verdict == REPRODUCED and "stronger than the paper" in strong[0].detail
 
-    rising = e6.claims(synthetic(n=100, driver="mixing_cima", slope=+0.25))
+    rising = claims(e6, synthetic(n=100, driver="mixing_cima", slope=+0.25))
     assert rising[0].verdict == NOT_REPRODUCED
 
     # Weakly negative and not significant: partly.
@@ -276,12 +310,12 @@ def test_e6_trend_claim_follows_the_data() -> None:
     weak["mcc_batch"] = [0.8, 0.7, 0.9, 0.75, 0.85, 0.6, 0.95, 0.65, 0.7, 0.8, 0.72, 0.74]
     rho, p = spearmanr(weak["mixing_cima"], weak["mcc_batch"])
     assert rho < 0 and p >= 0.05  # precondition of this case
-    assert e6.claims(weak)[0].verdict == PARTLY
+    assert claims(e6, weak)[0].verdict == PARTLY
 
     # E6 bins on the mixing's C_IMA: a trend in linear_cima alone is not seen.
     unrelated = synthetic(n=100, driver="linear_cima", slope=-0.25, seed=1)
     assert abs(spearmanr(unrelated["linear_cima"], unrelated["mixing_cima"]).statistic) < 0.1
-    other = e6.claims(unrelated)
+    other = claims(e6, unrelated)
     assert other[0].verdict != REPRODUCED
 
 
@@ -291,22 +325,21 @@ def test_e6_trend_claim_follows_the_data() -> None:
 def test_captions_count_runs_and_failures() -> None:
     df = fail(synthetic(n=100), [3, 50], keep_x=True)
     df = fail(df, [60], status="failed", keep_x=False)
-    extras = e2.extras(SETTINGS)
-    _, caption_fn = e2.FIGURES["etg_moebius_linear"]
-    text = caption_fn(df, **extras)
+    text = caption(e2, df)
+    assert text.startswith("etg_moebius_linear (E2): ")
     assert "100 runs (100 data seeds, model seed 1, γ² = 1e5)" in text
     assert "Of 100 runs, 2 diverged, 1 failed" in text
     assert "1 run (0 finished) without a finite log10 C_IMA" in text
     assert "c_IMA of the linear map L" in text and "choice" in text
     assert "unit determinant" in text and "lowest negative ELBO" in text
-    assert f"({extras['chance_mcc']:.2f})" in text
+    assert f"({CONTEXTS[e2].chance_mcc:.2f})" in text
     ok = df[df["status"] == "ok"]
     rho = spearmanr(ok["linear_cima"], ok["mcc_batch"]).statistic
     assert f"ρ = {rho:.2f}" in text and "n = 97" in text
 
-    _, caption6 = e6.FIGURES["etg_arflow"]
     clean = synthetic(n=20, driver="mixing_cima")
-    text6 = caption6(clean, chance_mcc=0.3)
+    text6 = caption(e6, clean)
+    assert text6.startswith("etg_arflow (E6): ") and "(0.40)" in text6
     assert "All 20 runs finished" in text6 and "global C_IMA" in text6
     assert "affine-coupling" in text6 and "lowest negative ELBO" in text6
     assert "no finite" not in text6
@@ -322,12 +355,10 @@ def _save(fig, tmp_path, name: str) -> None:
 def test_figures_render(tmp_path) -> None:
     df = fail(synthetic(n=50), [1, 2], keep_x=True)
     df = fail(df, [3], status="failed", keep_x=False)
-    for module, extras in ((e2, e2.extras(SETTINGS)), (e6, {"chance_mcc": 0.4})):
-        assert list(module.FIGURES) == [module.EXPERIMENT]
-        figure_fn, caption_fn = module.FIGURES[module.EXPERIMENT]
-        assert isinstance(caption_fn(df, **extras), str)
-        _save(figure_fn(df, **extras), tmp_path, f"{module.EXPERIMENT}_plain")
-        _save(figure_fn(df, cima_axis="mixing"), tmp_path, f"{module.EXPERIMENT}_mixing")
+    for module in (e2, e6):
+        assert isinstance(caption(module, df), str)
+        _save(figure(module, df), tmp_path, f"{module.EXPERIMENT}_plain")
+        _save(figure(e2, df, axis("mixing")), tmp_path, f"{module.EXPERIMENT}_mixing")
         degenerate = {
             "single": synthetic(n=6).assign(linear_cima=3.0, mixing_cima=3.0),
             "one_run": synthetic(n=1),
@@ -336,8 +367,8 @@ def test_figures_render(tmp_path) -> None:
             "empty": synthetic(n=3).iloc[:0],
         }
         for name, data in degenerate.items():
-            _save(figure_fn(data), tmp_path, f"{module.EXPERIMENT}_{name}")
-            assert isinstance(caption_fn(data), str)
+            _save(figure(module, data), tmp_path, f"{module.EXPERIMENT}_{name}")
+            assert isinstance(caption(module, data), str)
 
 
 def test_figure_annotates_counts_per_bin() -> None:
@@ -345,7 +376,7 @@ def test_figure_annotates_counts_per_bin() -> None:
     df = synthetic(n=7).assign(linear_cima=x)
     df = fail(df, [1], status="diverged")  # log10 x = -0.9: first bin
     df = fail(df, [6], status="failed")  # log10 x = 2.9: last bin
-    fig = e2.figure(df)
+    fig = figure(e2, df)
     ax = fig.axes[0]
     counts = [t.get_text() for t in ax.texts if t.get_text().startswith("n=")]
     assert counts == ["n=1\n(1 diverged)", "n=1", "n=1", "n=1", "n=1\n(1 failed)"]

@@ -9,9 +9,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from identvae.claims import NO_DATA, NOT_REPRODUCED, PARTLY, REPORTED, REPRODUCED, VERDICTS
-from identvae.experiments import etg_decoder_variance as dv
-from identvae.experiments import etg_prior_ablation as pa
+from identvae.claims import (
+    NO_DATA,
+    NOT_REPRODUCED,
+    PARTLY,
+    REPORTED,
+    REPRODUCED,
+    VERDICTS,
+    judge_all,
+)
+from identvae.experiments.etg import decoder_variance as dv
+from identvae.experiments.etg import prior_ablation as pa
+from identvae.experiments.inputs import ExperimentData
 from identvae.figures.style import save_figure
 from identvae.metrics.mcc import chance_mcc
 from identvae.tables import write_table
@@ -22,6 +31,16 @@ SETTINGS = {
     "train": {"metric_batch_size": 64},
     "sweep": {"prior": list(PRIORS), "dim": list(DIMS), "model_seed": list(SEEDS)},
 }
+CONTEXTS = {pa: pa.context(SETTINGS), dv: dv.Context(chance_mcc=0.3)}
+
+
+def claims(module, summary: pd.DataFrame):
+    return judge_all(module.CLAIMS, ExperimentData(summary), CONTEXTS[module])
+
+
+def call(module, name: str, summary: pd.DataFrame):
+    """The module's ``table``, ``figure`` or ``caption`` on ``summary``."""
+    return getattr(module, name)(ExperimentData(summary), CONTEXTS[module])
 
 
 def ablation(mcc_of=lambda prior, dim, seed: 0.9 + 0.01 * seed) -> pd.DataFrame:
@@ -58,8 +77,7 @@ def test_the_ablation_table_has_one_row_per_prior_and_dimension_with_failed_runs
     summary = ablation(lambda prior, dim, seed: dim / 10 + seed / 100)
     summary = fail(summary, (summary["prior"] == "laplace") & (summary["dim"] == 5))
     summary = fail(summary, (summary["prior"] == "gaussian") & (summary["model_seed"] == 1))
-    extras = pa.extras(SETTINGS)
-    tab = pa.table(summary, **extras)
+    tab = call(pa, "table", summary)
     assert list(zip(tab["prior"], tab["dim"], strict=True)) == list(itertools.product(PRIORS, DIMS))
     row = tab[(tab["prior"] == "uniform") & (tab["dim"] == 5)].iloc[0]
     assert (row["runs"], row["failed"]) == (3, 0)
@@ -85,7 +103,7 @@ def test_the_ablation_table_has_one_row_per_prior_and_dimension_with_failed_runs
 def test_the_ablation_claim_counts_the_cells_with_a_high_median(low_cells, verdict):
     cells = list(itertools.product(PRIORS, DIMS))[:low_cells]
     summary = ablation(lambda p, d, s: 0.5 if (p, d) in cells else 0.9)
-    (result,) = pa.claims(summary)
+    (result,) = claims(pa, summary)
     assert result.verdict == verdict
     assert result.ours == f"{12 - low_cells} of 12 cells ≥ {pa.HIGH_MCC}"
     if low_cells:
@@ -95,23 +113,23 @@ def test_the_ablation_claim_counts_the_cells_with_a_high_median(low_cells, verdi
 def test_an_ablation_cell_without_finished_runs_counts_as_not_high():
     summary = ablation()
     summary = fail(summary, summary["dim"] == 10)  # 3 of 12 cells empty: still half high
-    (result,) = pa.claims(summary)
+    (result,) = claims(pa, summary)
     assert result.verdict == PARTLY and "no finished run" in result.detail
-    (none,) = pa.claims(fail(summary, summary["status"] == "ok"))
+    (none,) = claims(pa, fail(summary, summary["status"] == "ok"))
     assert none.verdict == NO_DATA
 
 
 def test_the_ablation_caption_and_figure_account_for_every_run(tmp_path):
     summary = ablation()
     summary = fail(summary, summary["run_id"] == "prior=laplace_dim=3_seed=2")
-    text = pa.caption(summary, **pa.extras(SETTINGS))
+    text = call(pa, "caption", summary)
     assert "Of 36 runs, 1 diverged" in text and "3 model seeds" in text
-    fig = pa.figure(summary, **pa.extras(SETTINGS))
+    fig = call(pa, "figure", summary)
     labels = [t.get_text() for t in fig.axes[0].get_xticklabels()]
     assert labels[1] == "3\n3/3 2/3 3/3"  # finished/all per prior at dim 3
     save_figure(fig, tmp_path / "f.pdf", tmp_path / "f.png")
     assert (tmp_path / "f.png").read_bytes()[:4] == b"\x89PNG"
-    write_table(pa.table(summary), tmp_path / "t")
+    write_table(call(pa, "table", summary), tmp_path / "t")
     assert "laplace" in (tmp_path / "t.md").read_text()
 
 
@@ -140,7 +158,7 @@ def variance_runs() -> pd.DataFrame:
 def test_the_variance_table_reports_the_gamma2_reached_per_mode_and_start():
     summary = variance_runs()
     summary.loc[0, ["status", "decoder_gamma2", "mcc_batch"]] = ["diverged", np.nan, np.nan]
-    tab = dv.table(summary)
+    tab = call(dv, "table", summary)
     assert list(zip(tab["decoder_variance"], tab["gamma2_initial"], strict=True)) == [
         (m, g) for m in ("learned", "mle") for g in (1e1, 1e3, 1e5)
     ]
@@ -156,15 +174,15 @@ def test_the_variance_table_reports_the_gamma2_reached_per_mode_and_start():
 
 
 def test_the_variance_claim_reports_without_judging(tmp_path):
-    (result,) = dv.claims(variance_runs())
+    (result,) = claims(dv, variance_runs())
     assert result.verdict == REPORTED and result.verdict in VERDICTS
     assert result.ours == "learned: γ² → 10^3.2, MCC 0.80; mle: γ² → 10^5.0, MCC 0.60"
     failed = variance_runs().assign(status="diverged", decoder_gamma2=np.nan)
-    (none,) = dv.claims(failed)
+    (none,) = claims(dv, failed)
     assert none.verdict == NO_DATA and "learned: no finished run of 9" in none.detail
-    text = dv.caption(failed, chance_mcc=0.3)
+    text = call(dv, "caption", failed)
     assert "Of 18 runs, 18 diverged" in text and "(0.30)" in text
-    fig = dv.figure(variance_runs(), chance_mcc=0.3)
+    fig = call(dv, "figure", variance_runs())
     offsets = fig.axes[0].collections[1].get_offsets()  # the mle runs on the left panel
     assert np.asarray(offsets)[:, 1] == pytest.approx(np.log10(100 * variance_runs()["gamma2"][9:]))
     save_figure(fig, tmp_path / "f.pdf", tmp_path / "f.png")

@@ -9,10 +9,21 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import ROOT
 from matplotlib.figure import Figure
 
-from identvae.claims import NO_DATA, NOT_REPRODUCED, PARTLY, REPRODUCED, VERDICTS, ClaimResult
-from identvae.experiments import etg_mlp_self_consistency as e3
+from identvae.claims import (
+    NO_DATA,
+    NOT_REPRODUCED,
+    PARTLY,
+    REPRODUCED,
+    VERDICTS,
+    ClaimResult,
+    judge_all,
+)
+from identvae.experiments import registry
+from identvae.experiments.etg import mlp_self_consistency as e3
+from identvae.experiments.inputs import ExperimentData
 from identvae.figures.style import save_figure
 
 GAMMAS = [1e1, 1e2, 1e3, 1e4, 1e5]
@@ -68,7 +79,7 @@ def by_id(results: list[ClaimResult]) -> dict[str, ClaimResult]:
     return {r.claim_id: r for r in results}
 
 
-EXTRAS = e3.extras(
+CTX = e3.context(
     {
         "data": {"mixing": "mlp_orthogonal", "sources": "gaussian", "n_sources": 3},
         "model": {"prior": "gaussian", "latent_dim": 3, "n_layers": 2, "hidden_factor": 10},
@@ -77,13 +88,26 @@ EXTRAS = e3.extras(
         "resources": {},
     }
 )
+#: figure name -> (draw, caption), as the registry names them.
+FIGURES = {
+    entry.name: (getattr(e3, entry.draw), getattr(e3, entry.caption))
+    for entry in registry.get(e3.EXPERIMENT).figures
+}
+
+
+def claims(df: pd.DataFrame) -> list[ClaimResult]:
+    return judge_all(e3.CLAIMS, ExperimentData(df), CTX)
+
+
+def table(df: pd.DataFrame) -> pd.DataFrame:
+    return e3.table(ExperimentData(df), CTX)
 
 
 # --- table ---------------------------------------------------------------------------------------
 
 
 def test_table_counts_failed_runs_and_has_one_row_per_gamma2():
-    t = e3.table(synthetic_summary())
+    t = table(synthetic_summary())
     assert list(t["gamma2"]) == GAMMAS
     np.testing.assert_allclose(t["log10_gamma2"], [1, 2, 3, 4, 5])
     assert list(t["runs"]) == [4, 4, 4, 4, 4]
@@ -94,7 +118,7 @@ def test_table_counts_failed_runs_and_has_one_row_per_gamma2():
 
 
 def test_table_values_follow_the_synthetic_laws():
-    t = e3.table(synthetic_summary())
+    t = table(synthetic_summary())
     expected_log_var = -np.log10(1 + np.asarray(GAMMAS))
     np.testing.assert_allclose(t["log10_latent_variance_median"], expected_log_var, atol=1e-9)
     np.testing.assert_allclose(t["log10_predicted_variance_median"], expected_log_var, atol=1e-9)
@@ -109,7 +133,7 @@ def test_table_values_follow_the_synthetic_laws():
 
 
 def test_table_slope_reflects_a_different_law():
-    t = e3.table(synthetic_summary(var_exponent=-0.5, mse_exponent=-0.3))
+    t = table(synthetic_summary(var_exponent=-0.5, mse_exponent=-0.3))
     # γ²^0.5 / (1 + γ²) has a log-log slope close to −0.5
     assert t["slope_log_var"].iloc[0] == pytest.approx(-0.5, abs=0.03)
     assert t["slope_log_gamma2_mle"].iloc[0] == pytest.approx(0.3)
@@ -120,7 +144,7 @@ def test_table_keeps_a_gamma2_whose_runs_all_failed():
     mask = df["gamma2"] == 1e5
     df.loc[mask, "status"] = "failed"
     df.loc[mask, METRIC_COLUMNS] = np.nan
-    t = e3.table(df)
+    t = table(df)
     last = t[t["gamma2"] == 1e5].iloc[0]
     assert last["runs"] == 4 and last["failed"] == 4
     assert np.isnan(last["log10_latent_variance_median"]) and np.isnan(last["mcc_batch_median"])
@@ -131,7 +155,7 @@ def test_table_keeps_a_gamma2_whose_runs_all_failed():
 
 
 def test_claims_reproduced_for_the_paper_laws():
-    results = e3.claims(synthetic_summary(noise=0.05), **EXTRAS)
+    results = claims(synthetic_summary(noise=0.05))
     assert [r.claim_id for r in results] == ["E3.slope", "E3.recon", "E3.gamma2_mle"]
     assert all(r.experiment == e3.EXPERIMENT for r in results)
     assert {r.verdict for r in results} == {REPRODUCED}
@@ -145,7 +169,7 @@ def test_claims_reproduced_for_the_paper_laws():
     [(-1.0, REPRODUCED), (-0.78, PARTLY), (-0.5, NOT_REPRODUCED), (-1.6, NOT_REPRODUCED)],
 )
 def test_slope_claim_flips_with_the_slope(var_exponent, verdict):
-    results = by_id(e3.claims(synthetic_summary(var_exponent=var_exponent)))
+    results = by_id(claims(synthetic_summary(var_exponent=var_exponent)))
     assert results["E3.slope"].verdict == verdict
 
 
@@ -154,32 +178,32 @@ def test_slope_claim_flips_with_the_slope(var_exponent, verdict):
     [(-1.0, REPRODUCED), (-0.6, PARTLY), (-0.2, NOT_REPRODUCED), (1.0, NOT_REPRODUCED)],
 )
 def test_gamma2_mle_claim_flips_with_the_slope(mse_exponent, verdict):
-    results = by_id(e3.claims(synthetic_summary(mse_exponent=mse_exponent)))
+    results = by_id(claims(synthetic_summary(mse_exponent=mse_exponent)))
     assert results["E3.gamma2_mle"].verdict == verdict
 
 
 def test_recon_claim_needs_a_steady_fall():
-    assert by_id(e3.claims(synthetic_summary()))["E3.recon"].verdict == REPRODUCED
+    assert by_id(claims(synthetic_summary()))["E3.recon"].verdict == REPRODUCED
     # A rising error is not reproduced.
-    rising = by_id(e3.claims(synthetic_summary(mse_exponent=0.5)))["E3.recon"]
+    rising = by_id(claims(synthetic_summary(mse_exponent=0.5)))["E3.recon"]
     assert rising.verdict == NOT_REPRODUCED
     # Flat after γ² = 1e2: still a negative rank correlation overall, but not a steady fall.
     df = synthetic_summary()
     df.loc[df["gamma2"] >= 1e2, "mse_obs_decoded_mean_latents"] = 1e-3
     df.loc[df["gamma2"] >= 1e2, "gamma2_mle"] = 1e3
     df.loc[df["status"] != "ok", ["mse_obs_decoded_mean_latents", "gamma2_mle"]] = np.nan
-    flat = by_id(e3.claims(df))["E3.recon"]
+    flat = by_id(claims(df))["E3.recon"]
     assert flat.verdict in (PARTLY, NOT_REPRODUCED)
     # A strong overall fall (ρ ≤ −0.9) with one step up is only partly a steady fall.
     df = synthetic_summary()
     bump = df["gamma2"] == 1e4
     df.loc[bump, "mse_obs_decoded_mean_latents"] = 1.5 * 0.5e-3  # above the γ² = 1e3 value
     df.loc[bump, "gamma2_mle"] = 1 / df.loc[bump, "mse_obs_decoded_mean_latents"]
-    bumped = by_id(e3.claims(df))["E3.recon"]
+    bumped = by_id(claims(df))["E3.recon"]
     assert bumped.verdict == PARTLY
     assert "falling at 3 of 4 steps" in bumped.detail
     # Noise that scrambles the order within the sweep lowers the verdict.
-    noisy = by_id(e3.claims(synthetic_summary(mse_exponent=-0.2, noise=1.0, seed=3)))["E3.recon"]
+    noisy = by_id(claims(synthetic_summary(mse_exponent=-0.2, noise=1.0, seed=3)))["E3.recon"]
     assert noisy.verdict != REPRODUCED
 
 
@@ -191,18 +215,18 @@ def test_non_ok_runs_never_enter_statistics_even_with_finite_metrics():
     garbage["run_id"] = "garbage"
     garbage[METRIC_COLUMNS] = 1e6  # would wreck every median and slope if used
     with_garbage = pd.concat([df, garbage], ignore_index=True)
-    t, t0 = e3.table(with_garbage), e3.table(df)
+    t, t0 = table(with_garbage), table(df)
     assert t["failed"].iloc[0] == 1 and t["runs"].iloc[0] == 5
     stats = [c for c in e3.TABLE_COLUMNS if c not in ("runs", "failed")]
     pd.testing.assert_frame_equal(t[stats], t0[stats])
-    assert [r.verdict for r in e3.claims(with_garbage)] == [r.verdict for r in e3.claims(df)]
+    assert [r.verdict for r in claims(with_garbage)] == [r.verdict for r in claims(df)]
 
 
 def test_claims_no_data_without_finished_runs():
     df = synthetic_summary()
     df["status"] = "failed"
     df[METRIC_COLUMNS] = np.nan
-    results = e3.claims(df)
+    results = claims(df)
     assert [r.verdict for r in results] == [NO_DATA] * 3
     assert all("0 ok of 20 runs" in r.detail for r in results)
 
@@ -210,7 +234,7 @@ def test_claims_no_data_without_finished_runs():
 def test_claims_no_data_with_a_single_gamma2():
     df = synthetic_summary()
     df = df[df["gamma2"] == 1e2]
-    assert {r.verdict for r in e3.claims(df)} == {NO_DATA}
+    assert {r.verdict for r in claims(df)} == {NO_DATA}
 
 
 # --- figures and captions ------------------------------------------------------------------------
@@ -226,8 +250,8 @@ def colorbar_axes(fig: Figure) -> list:
 
 
 def test_figures_registered_with_captions():
-    assert set(e3.FIGURES) == {"etg_mlp_self_consistency", "etg_mlp_gamma_mle"}
-    for figure_fn, caption_fn in e3.FIGURES.values():
+    assert set(FIGURES) == {"etg_mlp_self_consistency", "etg_mlp_gamma_mle"}
+    for figure_fn, caption_fn in FIGURES.values():
         assert callable(figure_fn) and callable(caption_fn)
 
 
@@ -235,8 +259,8 @@ def test_figures_registered_with_captions():
     ("name", "n_axes"), [("etg_mlp_self_consistency", 2), ("etg_mlp_gamma_mle", 1)]
 )
 def test_figures_render(tmp_path, name, n_axes):
-    figure_fn, _ = e3.FIGURES[name]
-    fig = figure_fn(synthetic_summary(noise=0.05), **EXTRAS)
+    figure_fn, _ = FIGURES[name]
+    fig = figure_fn(ExperimentData(synthetic_summary(noise=0.05)), CTX)
     assert isinstance(fig, Figure)
     axes = data_axes(fig)
     assert len(axes) == n_axes
@@ -250,7 +274,7 @@ def test_figures_render(tmp_path, name, n_axes):
 
 
 def test_self_consistency_figure_shows_prediction_fit_and_reference():
-    fig = e3.FIGURES["etg_mlp_self_consistency"][0](synthetic_summary(), **EXTRAS)
+    fig = FIGURES["etg_mlp_self_consistency"][0](ExperimentData(synthetic_summary()), CTX)
     left, right = data_axes(fig)
     assert len(left.collections) == 2  # observed and predicted variances
     # 20 runs − 1 diverged = 19 finished runs, 3 dims each, for each of the two point sets
@@ -271,70 +295,42 @@ def test_figures_render_with_all_runs_failed():
     df = synthetic_summary()
     df["status"] = "failed"
     df[METRIC_COLUMNS] = np.nan
-    for figure_fn, caption_fn in e3.FIGURES.values():
-        fig = figure_fn(df, **EXTRAS)
+    for figure_fn, caption_fn in FIGURES.values():
+        fig = figure_fn(ExperimentData(df), CTX)
         assert isinstance(fig, Figure)
         plt.close(fig)
-        assert "20 did not finish" in caption_fn(df, **EXTRAS)
+        assert "Of 20 runs, 20 failed" in caption_fn(ExperimentData(df), CTX)
 
 
 def test_captions_state_counts_failed_runs_choice_and_selection():
     df = synthetic_summary()
-    for _, caption_fn in e3.FIGURES.values():
-        text = caption_fn(df, **EXTRAS)
+    for _, caption_fn in FIGURES.values():
+        text = caption_fn(ExperimentData(df), CTX)
         assert "5 γ² values" in text and "4 runs per γ²" in text and "4 model seeds" in text
-        assert "1 did not finish (1 diverged)" in text
+        assert text.startswith("etg_mlp_self_consistency (E3): ")
+        assert "Of 20 runs, 1 diverged" in text
         assert "n_layers = 2" in text and "hidden_factor = 10" in text and "choice" in text
-        assert "lowest validation neg-ELBO" in text
+        assert "lowest negative ELBO" in text
     clean = synthetic_summary()
     clean["status"] = "ok"
-    assert "0 failed" in e3.FIGURES["etg_mlp_gamma_mle"][1](clean, **EXTRAS)
+    assert "All 20 runs finished" in FIGURES["etg_mlp_gamma_mle"][1](ExperimentData(clean), CTX)
 
 
-def test_extras_reads_the_config_block():
-    assert EXTRAS == {"obs_dim": 3, "n_layers": 2, "hidden_factor": 10}
+def test_context_reads_the_config_block():
+    assert CTX == e3.Context(obs_dim=3, n_layers=2, hidden_factor=10)
 
 
-# --- a tiny real run -----------------------------------------------------------------------------
+# --- real runs ----------------------------------------------------------------------------------
 
 
-def test_real_training_runs_feed_table_figures_and_claims():
-    """Two γ² × one seed for two epochs on the E3 data: only the plumbing is checked."""
-    from identvae.data import datasets
-    from identvae.models.vae import VAEConfig
-    from identvae.train.ensemble import RunSpec, TrainConfig, train_ensemble
-
-    data = {
-        "mixing": "mlp_orthogonal",
-        "sources": "gaussian",
-        "n_sources": 3,
-        "n_samples": 1000,
-        "split": [0.7, 0.2, 0.1],
-        "center": False,
-    }
-    ds = {"d1": datasets.generate(data, 1)}
-    runs = [RunSpec(f"g{g:g}", "d1", model_seed=1, gamma2=g) for g in (1e1, 1e3)]
-    model = VAEConfig(obs_dim=3, latent_dim=3, prior="gaussian")
-    train = TrainConfig(lr=3e-3, max_epochs=2, val_every=2, patience=5)
-    results = train_ensemble(model, train, runs, ds, device="cpu", progress=False)
-    summary = pd.DataFrame(
-        [
-            {
-                "run_id": r.spec.run_id,
-                "status": r.status,
-                "gamma2": r.spec.gamma2,
-                "model_seed": r.spec.model_seed,
-                "data_seed": 1,
-                **r.best,
-            }
-            for r in results
-        ]
-    )
-    t = e3.table(summary)
-    assert len(t) == 2 and t["failed"].sum() == 0
+def test_recorded_runs_feed_table_figures_and_claims():
+    """The smoke preset's recorded summary (2 γ² × 2 seeds, a few epochs): only the plumbing."""
+    summary = pd.read_csv(ROOT / "tests/data/before_house/smoke/etg_mlp_self_consistency.csv")
+    t = table(summary)
+    assert len(t) == 2 and t["failed"].sum() == 0 and t["runs"].sum() == 4
     assert np.isfinite(t["slope_log_var"]).all()
-    assert all(r.verdict in VERDICTS for r in e3.claims(summary, **EXTRAS))
-    for figure_fn, caption_fn in e3.FIGURES.values():
-        plt.close(figure_fn(summary, **EXTRAS))
-        text = caption_fn(summary, **EXTRAS)
-        assert "2 γ² values (1 run per γ²" in text and "0 failed" in text
+    assert all(r.verdict in VERDICTS for r in claims(summary))
+    for figure_fn, caption_fn in FIGURES.values():
+        plt.close(figure_fn(ExperimentData(summary), CTX))
+        text = caption_fn(ExperimentData(summary), CTX)
+        assert "2 γ² values (2 runs per γ²" in text and "All 4 runs finished" in text

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 from helpers import ROOT
 
-from identvae.experiments.catalog import FIGURES
+from identvae.experiments.registry import FIGURES
 
 E1 = "etg_moebius_gamma"
 pytestmark = pytest.mark.workflow

@@ -12,11 +12,11 @@ from identvae.claims import (
     PARTLY,
     REPRODUCED,
     ClaimResult,
-    e1_claims,
-    evaluate,
+    judge_all,
     write_claims,
 )
-from identvae.experiments import etg_moebius_gamma as e1
+from identvae.experiments.etg import moebius_gamma as e1
+from identvae.experiments.inputs import ExperimentData
 from identvae.figures.style import save_figure
 from identvae.tables import write_table
 
@@ -74,6 +74,18 @@ def by_id(results: list[ClaimResult]) -> dict[str, ClaimResult]:
     return {r.claim_id: r for r in results}
 
 
+def e1_claims(df: pd.DataFrame, chance_mcc: float = float("nan")) -> list[ClaimResult]:
+    return judge_all(e1.CLAIMS, ExperimentData(df), e1.Context(chance_mcc))
+
+
+def caption(df: pd.DataFrame, chance_mcc: float = float("nan")) -> str:
+    return e1.caption(ExperimentData(df), e1.Context(chance_mcc))
+
+
+def figure(df: pd.DataFrame, chance_mcc: float = float("nan")):
+    return e1.figure(ExperimentData(df), e1.Context(chance_mcc))
+
+
 # --- table ---------------------------------------------------------------------------------------
 
 
@@ -108,10 +120,12 @@ def test_gamma_table_counts_and_medians() -> None:
 
 def test_caption_counts_failures() -> None:
     df = fail_group(synthetic_summary(), 1e3)
-    text = e1.caption(df, chance_mcc=0.21)
+    text = caption(df, chance_mcc=0.21)
+    assert text.startswith("etg_moebius_gamma (E1): ")
     assert "1 diverged" in text and "6 failed" in text and f"Of {len(df)} runs" in text
-    assert "6 runs per γ²" in text and "lowest negative ELBO" in text and "0.21" in text
-    assert "All 30 runs finished" in e1.caption(synthetic_summary().assign(status="ok"))
+    assert "6 runs per γ²" in text and "lowest negative ELBO" in text and "(0.21)" in text
+    assert "All 30 runs finished" in caption(synthetic_summary().assign(status="ok"))
+    assert "chance" not in caption(df)  # no chance level, no dashed-line sentence
 
 
 # --- claims --------------------------------------------------------------------------------------
@@ -125,9 +139,7 @@ def test_e1_claims_reproduced_on_paper_like_data() -> None:
     low = synthetic_summary().query("gamma2 == 10 and status == 'ok'")["mcc_batch"].median()
     assert results["E1.low_gamma_mcc"].ours == f"{low:.2f} (chance 0.21)"
     assert results["E1.cima_drop"].ours.startswith("3.0 orders")
-    assert by_id(evaluate("etg_moebius_gamma", synthetic_summary(), chance_mcc=0.2)) == by_id(
-        e1_claims(synthetic_summary(), chance_mcc=0.2)
-    )
+    assert "reproduced if the median batch MCC ≥ 0.9" in results["E1.high_gamma_mcc"].detail
 
 
 def test_e1_claims_flip_with_data() -> None:
@@ -149,7 +161,7 @@ def test_e1_claims_no_data() -> None:
     df = fail_group(fail_group(synthetic_summary(), 1e4), 1e5, status="diverged")
     results = by_id(e1_claims(df, chance_mcc=0.21))
     assert results["E1.high_gamma_mcc"].verdict == NO_DATA
-    assert "0 ok of 12 runs" in results["E1.high_gamma_mcc"].detail
+    assert "γ² ≥ 1e4: 0 ok of 12 runs" in results["E1.high_gamma_mcc"].detail
     assert results["E1.low_gamma_mcc"].verdict == NO_DATA
     assert results["E1.cima_drop"].verdict == NO_DATA
 
@@ -184,7 +196,7 @@ def test_write_claims_writes_every_experiment(tmp_path) -> None:
 
 
 def _render(df: pd.DataFrame, tmp_path, name: str, chance: float | None = 0.21) -> None:
-    fig = e1.figure(df, chance_mcc=chance)
+    fig = figure(df, chance_mcc=float("nan") if chance is None else chance)
     pdf, png = tmp_path / f"{name}.pdf", tmp_path / f"{name}.png"
     save_figure(fig, pdf, png)
     assert pdf.read_bytes().startswith(b"%PDF") and pdf.stat().st_size > 1000
@@ -210,7 +222,7 @@ def test_figure_renders_degenerate_groups(tmp_path) -> None:
 
 def test_figure_annotates_counts() -> None:
     df = fail_group(synthetic_summary(), 1e3)
-    fig = e1.figure(df, chance_mcc=0.21)
+    fig = figure(df, chance_mcc=0.21)
     labels = [t.get_text() for t in fig.axes[0].get_xticklabels()]
     assert labels[1].splitlines()[1:] == ["n=5", "(1 diverged)"]
     assert labels[2].splitlines()[1:] == ["n=0", "(6 failed)"]
@@ -252,9 +264,13 @@ def test_write_table_subset_and_unknown_format(tmp_path) -> None:
         write_table(df, tmp_path / "t", formats=("xlsx",))
 
 
-def test_unfinished_counts_names_every_status_but_ok() -> None:
-    from identvae.summary import unfinished_counts
+def test_the_table_function_takes_the_experiment_data() -> None:
+    df = synthetic_summary()
+    pd.testing.assert_frame_equal(e1.table(ExperimentData(df), e1.Context(0.2)), e1.gamma_table(df))
 
-    statuses = pd.Series(["ok", "diverged", "ok", "failed", "diverged"])
-    assert unfinished_counts(statuses) == "2 diverged, 1 failed"
-    assert unfinished_counts(pd.Series(["ok", "ok"])) == ""
+
+def test_context_reads_the_chance_level_from_the_settings() -> None:
+    settings = {"model": {"latent_dim": 3}, "train": {"metric_batch_size": 64}}
+    ctx = e1.context(settings)
+    assert 0.1 < ctx.chance_mcc < 0.3
+    assert e1.context({**settings, "train": {"metric_batch_size": 16}}).chance_mcc > ctx.chance_mcc

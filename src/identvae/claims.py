@@ -1,21 +1,30 @@
-"""Paper claims as functions of our per-run summaries, each judged by a stated threshold.
+"""Paper claims, declared as data and judged by one function.
 
-Verdicts are always computed from the data ("reproduced", "partly reproduced", "not reproduced",
-or "no data" when a group the claim needs has no finished run; "reported" where the paper gives
-no value to compare with and the row only reports ours); nothing is hard-coded, so the
-claims table changes when the results do. Each experiment module exposes a ``claims``
-function (E1's is :func:`e1_claims`); :func:`write_claims` writes all rows into one CSV."""
+A :class:`Claim` states what the paper says (id, text, the paper's value), how to measure it on
+our runs (a *statistic*: a function of the experiment's data and context), and how the number is
+judged: a :class:`Threshold` (reproduced at X, partly at Y, higher or lower is better, plus
+optional :class:`Condition` s such as "p < 0.05") and the minimum number of finished runs per
+group. A claim without a threshold is *reported*: the paper asks for the number but gives none to
+compare with. :func:`judge` turns a claim and the data into a :class:`ClaimResult` and writes the
+rule into its ``detail``; nothing is hard-coded, so the claims table changes when the results do.
+
+Each experiment module declares its claims in ``CLAIMS``; :func:`judge_all` judges them and
+:func:`write_claims` writes the rows of every experiment into one CSV."""
 
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, fields
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import asdict, dataclass, field, fields
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
 
 from identvae.io import atomic_path
+
+if TYPE_CHECKING:
+    from identvae.experiments.inputs import ExperimentData
 
 REPRODUCED = "reproduced"
 PARTLY = "partly reproduced"
@@ -24,6 +33,8 @@ NO_DATA = "no data"
 #: For what the paper asks to report without a value to compare with: the value is not judged.
 REPORTED = "reported"
 VERDICTS = (REPRODUCED, PARTLY, NOT_REPRODUCED, NO_DATA, REPORTED)
+#: The graded verdicts, best first (a failed condition moves a verdict down this list).
+_LEVELS = (REPRODUCED, PARTLY, NOT_REPRODUCED)
 
 
 @dataclass(frozen=True)
@@ -46,160 +57,159 @@ class ClaimResult:
 COLUMNS = [f.name for f in fields(ClaimResult)]
 
 
-def grade(value: float, reproduced_at: float, partly_at: float) -> str:
-    """Verdict for a higher-is-better quantity: reproduced ≥ ``reproduced_at`` ≥ partly ≥ ..."""
-    if not np.isfinite(value):
-        return NO_DATA
-    if value >= reproduced_at:
-        return REPRODUCED
-    if value >= partly_at:
-        return PARTLY
-    return NOT_REPRODUCED
+# --- what a statistic returns -------------------------------------------------------------------
 
 
-def _ok(summary: pd.DataFrame) -> pd.DataFrame:
-    return summary[summary["status"] == "ok"]
+@dataclass(frozen=True)
+class Runs:
+    """A group of runs a statistic used: how many finished (``ok``) of how many (``total``)."""
+
+    ok: int
+    total: int
+
+    def __str__(self) -> str:
+        return f"{self.ok} ok of {self.total} run{'' if self.total == 1 else 's'}"
 
 
-def _finite(values: pd.Series) -> pd.Series:
-    values = values.astype(float)
-    return values[np.isfinite(values)]
+@dataclass(frozen=True)
+class Measured:
+    """A statistic's result: the graded ``value`` (NaN: no data), the text shown as ours, what
+    the detail should say, the groups of runs behind it (each checked against the claim's
+    minimum) and whether each of the claim's conditions holds (by condition name)."""
+
+    value: float
+    ours: str
+    detail: str = ""
+    groups: Mapping[str, Runs] = field(default_factory=dict)
+    holds: Mapping[str, bool] = field(default_factory=dict)
 
 
-def _fmt_gamma(value: float) -> str:
-    """Compact γ² for messages: 10000.0 -> "1e4", 3000.0 -> "3e3", 0.5 -> "0.5"."""
-    mantissa, exponent = f"{value:.6e}".split("e")
-    mantissa = mantissa.rstrip("0").rstrip(".")
-    return f"{mantissa}e{int(exponent)}" if value >= 10 else f"{value:g}"
+@dataclass(frozen=True)
+class NoData:
+    """A statistic that cannot be computed, why (e.g. "no γ² below 1e4 in the sweep"), and
+    the groups of runs it looked at."""
+
+    reason: str
+    groups: Mapping[str, Runs] = field(default_factory=dict)
 
 
-def _counts(summary: pd.DataFrame, mask: pd.Series) -> str:
-    rows = summary[mask]
-    ok = int((rows["status"] == "ok").sum())
-    return f"{ok} ok of {len(rows)} runs"
+Statistic = Callable[["ExperimentData", Any], Measured | NoData]
 
 
-# --- E1: etg_moebius_gamma ----------------------------------------------------------------------
-
-E1 = "etg_moebius_gamma"
-#: γ² from which the paper reports high MCC.
-E1_HIGH_GAMMA2 = 1e4
-#: Thresholds (see the claim texts).
-E1_MCC_REPRODUCED, E1_MCC_PARTLY = 0.90, 0.80
-E1_GAP_REPRODUCED, E1_GAP_PARTLY = 0.15, 0.05
-E1_ORDERS_REPRODUCED, E1_ORDERS_PARTLY = 2.0, 1.0
+# --- how a claim is judged ----------------------------------------------------------------------
 
 
-def e1_claims(
-    summary: pd.DataFrame, chance_mcc: float | None = None, **_: Any
-) -> list[ClaimResult]:
-    """The three E1 claims: high batch MCC at γ² ≥ 1e4, near-chance MCC at the smallest γ²,
-    and a c_IMA drop of about three orders of magnitude across the sweep."""
-    summary = summary.reset_index(drop=True)  # masks below are aligned on a unique index
-    gammas = np.sort(summary["gamma2"].dropna().unique().astype(float))
-    ok = _ok(summary)
-    # Tolerance so that e.g. 9999.999999 read back from a CSV still counts as 1e4.
-    high_mask = summary["gamma2"] >= E1_HIGH_GAMMA2 * (1 - 1e-9)
-    high_mcc = _finite(ok.loc[high_mask[ok.index], "mcc_batch"])
-    median_high = float(high_mcc.median()) if len(high_mcc) else np.nan
-    results = []
+@dataclass(frozen=True)
+class Condition:
+    """A second requirement on top of the threshold, reported by the statistic in
+    :attr:`Measured.holds` under ``name``. When it fails, ``effect`` "demote" lowers the verdict
+    by one level (reproduced -> partly -> not reproduced); "cap" keeps it at partly at best."""
 
-    # E1.high_gamma_mcc
-    claim = (
-        "For large decoder precision (γ² ≥ 1e4) the VAE recovers the sources: median batch "
-        "MCC is high."
-    )
-    rule = f"reproduced if ≥ {E1_MCC_REPRODUCED}, partly if ≥ {E1_MCC_PARTLY}"
-    if len(high_mcc) == 0:
-        ours, verdict = "n/a", NO_DATA
-        detail = f"no ok run with γ² ≥ 1e4 ({_counts(summary, high_mask)}); {rule}"
-    else:
-        ours = f"{median_high:.2f}"
-        verdict = grade(median_high, E1_MCC_REPRODUCED, E1_MCC_PARTLY)
-        detail = (
-            f"median batch MCC over γ² ≥ 1e4 = {median_high:.3f} "
-            f"({_counts(summary, high_mask)}); {rule}"
+    name: str
+    text: str
+    effect: Literal["demote", "cap"]
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """Reproduced when ``quantity`` reaches ``reproduced``, partly when it reaches ``partly``
+    (reaches: ≥ when higher is better, ≤ when lower is; ``partly_strict``: > or < for partly)."""
+
+    quantity: str
+    reproduced: float
+    partly: float
+    higher_is_better: bool = True
+    partly_strict: bool = False
+    conditions: tuple[Condition, ...] = ()
+
+    def __post_init__(self) -> None:
+        ordered = (
+            self.reproduced >= self.partly
+            if self.higher_is_better
+            else (self.reproduced <= self.partly)
         )
-    results.append(ClaimResult("E1.high_gamma_mcc", E1, claim, "≈ 0.96", ours, verdict, detail))
+        if not ordered:
+            raise ValueError(f"{self.quantity}: reproduced at {self.reproduced} is below partly")
 
-    # E1.low_gamma_mcc
-    claim = (
-        "At the smallest γ² the VAE does not identify the sources: median batch MCC is near "
-        "chance, clearly below the high-γ² median."
-    )
-    rule = (
-        f"reproduced if ≤ high-γ² median − {E1_GAP_REPRODUCED}, "
-        f"partly if ≤ high-γ² median − {E1_GAP_PARTLY}"
-    )
-    chance_txt = (
-        f" (chance {chance_mcc:.2f})" if chance_mcc is not None and np.isfinite(chance_mcc) else ""
-    )
-    if len(gammas) == 0 or gammas[0] >= E1_HIGH_GAMMA2 * (1 - 1e-9):
-        ours, verdict = "n/a", NO_DATA
-        detail = f"no γ² below 1e4 in the sweep; {rule}"
-    else:
-        low_mask = summary["gamma2"] == gammas[0]
-        low_mcc = _finite(ok.loc[low_mask[ok.index], "mcc_batch"])
-        if len(low_mcc) == 0 or len(high_mcc) == 0:
-            ours, verdict = "n/a", NO_DATA
-            detail = (
-                f"γ²={_fmt_gamma(gammas[0])}: {_counts(summary, low_mask)}; "
-                f"γ² ≥ 1e4: {_counts(summary, high_mask)}; {rule}"
-            )
+    def grade(self, value: float, holds: Mapping[str, bool]) -> str:
+        """The verdict of a finite ``value`` (see the class docstring)."""
+        sign = 1.0 if self.higher_is_better else -1.0
+        v, rep, part = sign * value, sign * self.reproduced, sign * self.partly
+        if v >= rep:
+            level = 0
+        elif v > part or (v == part and not self.partly_strict):
+            level = 1
         else:
-            median_low = float(low_mcc.median())
-            ours = f"{median_low:.2f}{chance_txt}"
-            gap = median_high - median_low
-            verdict = grade(gap, E1_GAP_REPRODUCED, E1_GAP_PARTLY)
-            detail = (
-                f"median batch MCC at γ²={_fmt_gamma(gammas[0])} = {median_low:.3f} "
-                f"({_counts(summary, low_mask)}) vs {median_high:.3f} at γ² ≥ 1e4, "
-                f"gap {gap:.3f}; {rule}"
-            )
-    results.append(ClaimResult("E1.low_gamma_mcc", E1, claim, "near chance", ours, verdict, detail))
+            level = 2
+        for cond in self.conditions:
+            if not holds[cond.name]:
+                level = min(level + 1, 2) if cond.effect == "demote" else max(level, 1)
+        return _LEVELS[level]
 
-    # E1.cima_drop
-    claim = (
-        "Median batch c_IMA of the learned decoder falls by orders of magnitude from the "
-        "smallest to the largest γ² (log10 ratio of medians)."
-    )
-    rule = f"reproduced if ≥ {E1_ORDERS_REPRODUCED:g} orders, partly if ≥ {E1_ORDERS_PARTLY:g}"
-    if len(gammas) < 2:
-        ours, verdict = "n/a", NO_DATA
-        detail = f"needs at least two γ² values, found {len(gammas)}; {rule}"
-    else:
-        lo_mask = summary["gamma2"] == gammas[0]
-        hi_mask = summary["gamma2"] == gammas[-1]
-        lo = _finite(ok.loc[lo_mask[ok.index], "cima_batch"])
-        hi = _finite(ok.loc[hi_mask[ok.index], "cima_batch"])
-        lo_med = float(lo.median()) if len(lo) else np.nan
-        hi_med = float(hi.median()) if len(hi) else np.nan
-        where = (
-            f"γ²={_fmt_gamma(gammas[0])}: {_counts(summary, lo_mask)}, "
-            f"γ²={_fmt_gamma(gammas[-1])}: {_counts(summary, hi_mask)}"
+    def text(self) -> str:
+        """The rule in words, for the detail."""
+        le, lt = ("≥", ">") if self.higher_is_better else ("≤", "<")
+        rule = (
+            f"reproduced if {self.quantity} {le} {self.reproduced:g}, partly if "
+            f"{lt if self.partly_strict else le} {self.partly:g}"
         )
-        if not (lo_med > 0 and hi_med > 0):  # also False for NaN (no ok run)
-            ours, verdict = "n/a", NO_DATA
-            detail = (
-                f"median c_IMA not positive/finite ({lo_med:.3g} → {hi_med:.3g}); {where}; {rule}"
-            )
-        else:
-            orders = float(np.log10(lo_med / hi_med))
-            ours = f"{orders:.1f} orders ({lo_med:.2g} → {hi_med:.2g})"
-            verdict = grade(orders, E1_ORDERS_REPRODUCED, E1_ORDERS_PARTLY)
-            lo_g, hi_g = _fmt_gamma(gammas[0]), _fmt_gamma(gammas[-1])
-            detail = (
-                f"log10(median c_IMA at γ²={lo_g} / at γ²={hi_g}) = {orders:.2f}; {where}; {rule}"
-            )
-    results.append(ClaimResult("E1.cima_drop", E1, claim, "≈ 3 orders", ours, verdict, detail))
-    return results
+        for cond in self.conditions:
+            if cond.effect == "demote":
+                rule += f"; one level lower unless {cond.text}"
+            else:
+                rule += f"; reproduced only if {cond.text}"
+        return rule
 
 
-def evaluate(experiment: str, summary: pd.DataFrame, **extras: Any) -> list[ClaimResult]:
-    """The claims of ``experiment``: its module's ``claims(summary, **extras)``."""
-    from identvae.experiments import load
+@dataclass(frozen=True)
+class Claim:
+    """One paper claim of ``experiment``; ``threshold`` None means reported, not judged.
+    ``min_ok_runs``: every group of runs the statistic names needs this many finished runs."""
 
-    return load(experiment).claims(summary, **extras)
+    claim_id: str
+    experiment: str
+    text: str
+    paper_value: str
+    statistic: Statistic
+    threshold: Threshold | None
+    min_ok_runs: int = 1
+
+    def rule(self) -> str:
+        judged = self.threshold.text() if self.threshold else "reported, not judged"
+        runs = "run" if self.min_ok_runs == 1 else "runs"
+        return f"{judged}; needs ≥ {self.min_ok_runs} ok {runs} per group"
+
+
+def judge(claim: Claim, data: ExperimentData, ctx: Any) -> ClaimResult:
+    """Measure ``claim`` on ``data`` and judge it. "no data" when the statistic cannot be
+    computed, when a group has fewer than ``min_ok_runs`` finished runs, or when the value is
+    not finite; the rule applied is written at the end of the detail."""
+    outcome = claim.statistic(data, ctx)
+
+    def result(ours: str, verdict: str, detail: str) -> ClaimResult:
+        detail = f"{detail}; {claim.rule()}" if detail else claim.rule()
+        return ClaimResult(
+            claim.claim_id, claim.experiment, claim.text, claim.paper_value, ours, verdict, detail
+        )
+
+    groups = "; ".join(f"{name}: {runs}" for name, runs in outcome.groups.items())
+    if isinstance(outcome, NoData):
+        return result("n/a", NO_DATA, "; ".join(p for p in (outcome.reason, groups) if p))
+    detail = "; ".join(part for part in (outcome.detail, groups) if part)
+    short = [name for name, runs in outcome.groups.items() if runs.ok < claim.min_ok_runs]
+    if short:
+        why = f"fewer than {claim.min_ok_runs} ok runs in {', '.join(short)}"
+        return result("n/a", NO_DATA, f"{why}; {detail}")
+    if claim.threshold is None:
+        return result(outcome.ours, REPORTED, detail)
+    if not np.isfinite(outcome.value):
+        return result(outcome.ours, NO_DATA, detail)
+    return result(outcome.ours, claim.threshold.grade(outcome.value, outcome.holds), detail)
+
+
+def judge_all(claims: Iterable[Claim], data: ExperimentData, ctx: Any) -> list[ClaimResult]:
+    """:func:`judge` each claim, in order."""
+    return [judge(claim, data, ctx) for claim in claims]
 
 
 def write_claims(results: list[ClaimResult], path: str | os.PathLike) -> pd.DataFrame:

@@ -1,4 +1,4 @@
-"""The ``identvae`` command: inspect what the workflow wrote."""
+"""The ``identvae`` command: inspect what the workflow wrote and what it can run."""
 
 from __future__ import annotations
 
@@ -66,6 +66,20 @@ def cmd_cost(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_experiments(args: argparse.Namespace) -> int:
+    from identvae.experiments import registry
+
+    print("| experiment | paper | spec | reproduces | method | figures |")
+    print("|---|---|---|---|---|---|")
+    for exp in registry.EXPERIMENTS.values():
+        figures = ", ".join(f"`{f}`" for f in registry.FIGURES[exp.name])
+        print(
+            f"| `{exp.name}` | {exp.paper} | {exp.spec_section} | {exp.reproduces} "
+            f"| {exp.method} | {figures} |"
+        )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="identvae", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -87,6 +101,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     cost.add_argument("--no-write", action="store_true", help="print the table only")
     cost.set_defaults(func=cmd_cost)
+    experiments = sub.add_parser(
+        "experiments", help="every registered experiment: paper, spec section, figures"
+    )
+    experiments.set_defaults(func=cmd_experiments)
     args = parser.parse_args(argv)
     try:
         return args.func(args)

@@ -7,6 +7,7 @@ import math
 from typing import Any
 
 from identvae import sweeps
+from identvae.experiments import registry
 
 
 class ConfigError(ValueError):
@@ -16,6 +17,12 @@ class ConfigError(ValueError):
 def check_config(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Return the enabled experiments after checking each of them."""
     experiments = config.get("experiments") or {}
+    unknown = sorted(set(experiments) - set(registry.EXPERIMENTS))
+    if unknown:
+        raise ConfigError(
+            f"config: unknown experiment(s) {unknown} under 'experiments'; known: "
+            f"{sorted(registry.EXPERIMENTS)} (src/identvae/experiments/registry.py)"
+        )
     enabled = {name: exp for name, exp in experiments.items() if exp.get("enabled", True)}
     if not enabled:
         raise ConfigError("config: no experiment is enabled under 'experiments'")

@@ -1,7 +1,10 @@
-"""Run directories -> one summary table per experiment (one row per run: settings + final).
+"""Run directories -> the tables of one experiment: its summary (one row per run: settings +
+metrics at the selected check) and its histories (one row per run and check: every metric, for
+curves over training).
 
-Every run is a row, whatever its status: a diverged or failed run keeps its row with its status and
-empty metrics, so tables and captions can count it."""
+Every run is there, whatever its status: a diverged or failed run keeps its summary row with its
+status and empty metrics, so tables and captions can count it, and its history up to the check
+where it stopped."""
 
 from __future__ import annotations
 
@@ -9,9 +12,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import yaml
 
 from identvae import sweeps
-from identvae.io import ArtifactError, read_json
+from identvae.io import ArtifactError, atomic_path, read_json
 
 SETTING_COLUMNS = ("gamma2", "beta", "model_seed", "data_seed")
 
@@ -42,10 +46,52 @@ def read_run(run_dir: str | Path) -> dict:
 def summarise(runs_dir: str | Path, run_ids: list[str]) -> pd.DataFrame:
     """The summary of the named runs (every expected run must be present)."""
     runs_dir = Path(runs_dir)
+    _require(runs_dir, run_ids)
+    return pd.DataFrame([read_run(runs_dir / r) for r in run_ids])
+
+
+def _require(runs_dir: Path, run_ids: list[str]) -> None:
     absent = [r for r in run_ids if not (runs_dir / r).is_dir()]
     if absent:
         raise ArtifactError(f"{runs_dir}: expected run directories are missing: {absent}")
-    return pd.DataFrame([read_run(runs_dir / r) for r in run_ids])
+
+
+def read_history(run_dir: str | Path) -> pd.DataFrame:
+    """One run's checks, with its id, status, settings and the check's number (1, 2, ...)."""
+    run_dir = Path(run_dir)
+    path = run_dir / "history.csv"
+    try:
+        history = pd.read_csv(path)
+    except FileNotFoundError:
+        raise ArtifactError(f"missing file: {path}") from None
+    except pd.errors.EmptyDataError:  # a run that never reached a check
+        history = pd.DataFrame()
+    except (pd.errors.ParserError, UnicodeDecodeError) as err:
+        raise ArtifactError(f"corrupt history {path}: {err}") from None
+    row = read_run(run_dir)
+    head = {k: row[k] for k in ("run_id", "status", *SETTING_COLUMNS, *sweeps.STRUCTURAL_KEYS)}
+    front = pd.DataFrame({k: [v] * len(history) for k, v in head.items()})
+    front["check"] = np.arange(1, len(history) + 1)
+    return pd.concat([front, history.reset_index(drop=True)], axis=1)
+
+
+def histories(runs_dir: str | Path, run_ids: list[str]) -> pd.DataFrame:
+    """Every check of the named runs in one long table (one row per run and check)."""
+    runs_dir = Path(runs_dir)
+    _require(runs_dir, run_ids)
+    return pd.concat([read_history(runs_dir / r) for r in run_ids], ignore_index=True)
+
+
+def write_settings(path: str | Path, experiment: str, settings: dict, preset: str) -> None:
+    """The merged, validated settings an experiment ran with (config, preset and schema
+    defaults), so "which learning rate did this preset use?" has a file to answer it."""
+    text = yaml.safe_dump(
+        {"experiment": experiment, "preset": preset, "settings": settings},
+        sort_keys=False,
+        allow_unicode=True,
+    )
+    with atomic_path(path, suffix=".yaml") as tmp:
+        tmp.write_text(text)
 
 
 def list_runs(exp_dir: str | Path) -> pd.DataFrame:
@@ -58,10 +104,3 @@ def list_runs(exp_dir: str | Path) -> pd.DataFrame:
     if table.empty:
         return table
     return table.sort_values([*SETTING_COLUMNS, "run_id"], ignore_index=True)
-
-
-def unfinished_counts(statuses: pd.Series) -> str:
-    """``"2 diverged, 1 failed"`` for the runs whose status is not "ok" ("" if there are none):
-    every caption names its unfinished runs with this."""
-    counts = statuses[statuses != "ok"].astype(str).value_counts().sort_index()
-    return ", ".join(f"{k} {status}" for status, k in counts.items())

@@ -1,8 +1,12 @@
 rule summary:
+    """Run directories -> one row per run (summary), one row per run and check (histories), and
+    the experiment's merged settings."""
     input:
         chunk_manifests,
     output:
-        "results/{exp}/summary.csv",
+        summary="results/{exp}/summary.csv",
+        histories="results/{exp}/histories.csv",
+        settings="results/{exp}/settings.yaml",
     log:
         "results/{exp}/logs/summary.log",
     benchmark:
@@ -13,18 +17,21 @@ rule summary:
     params:
         runs_dir=lambda wildcards: f"results/{wildcards.exp}/runs",
         run_ids=run_ids,
+        settings=experiment,
+        preset=config["preset"],
     script:
         "../scripts/summary.py"
 
 
 rule figure:
     input:
-        lambda wildcards: f"results/{figure_experiment(wildcards.fig)}/summary.csv",
+        unpack(figure_inputs),
     output:
         pdf=report(
             "results/figures/{fig}.pdf",
             caption="../report/figure.rst",
-            category="Figures",
+            category=lambda wildcards: paper_title(figure_experiment(wildcards)),
+            subcategory=figure_experiment,
         ),
         png="results/figures/{fig}.png",
         caption="results/figures/{fig}.caption.md",
@@ -36,8 +43,11 @@ rule figure:
     conda:
         ENV
     params:
-        exp=lambda wildcards: figure_experiment(wildcards.fig),
-        settings=lambda wildcards: EXPERIMENTS[figure_experiment(wildcards.fig)],
+        exp=figure_experiment,
+        reproduces=lambda wildcards: registry.get(
+            figure_experiment(wildcards)
+        ).reproduces,
+        settings=lambda wildcards: EXPERIMENTS[figure_experiment(wildcards)],
         preset=config["preset"],
     script:
         "../scripts/figure.py"
@@ -47,7 +57,12 @@ rule table:
     input:
         "results/{exp}/summary.csv",
     output:
-        csv=report("results/tables/{exp}.csv", category="Tables"),
+        csv=report(
+            "results/tables/{exp}.csv",
+            caption="../report/table.rst",
+            category=lambda wildcards: paper_title(wildcards.exp),
+            subcategory="{exp}",
+        ),
         md="results/tables/{exp}.md",
         tex="results/tables/{exp}.tex",
     log:

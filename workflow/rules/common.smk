@@ -6,7 +6,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 from identvae import sweeps
-from identvae.experiments.catalog import FIGURES, figure_experiment
+from identvae.experiments import registry
 from identvae.config import check_config
 from snakemake.logging import logger
 
@@ -18,7 +18,8 @@ ENV = "../../envs/identvae.yaml"
 
 wildcard_constraints:
     exp="|".join(EXPERIMENTS) or "no-experiment-enabled",
-    fig="|".join(fig for exp in EXPERIMENTS for fig in FIGURES[exp]) or "no-figure",
+    fig="|".join(fig for exp in EXPERIMENTS for fig in registry.FIGURES[exp])
+    or "no-figure",
     chunk=r"chunk\d{3}",
     # seed=3, or dim=5_seed=3 when a sweep key that changes the data has several values
     data_id="".join(rf"({key}=[^_/]+_)?" for key in sweeps.DATA_KEYS) + r"seed=\d+",
@@ -55,10 +56,28 @@ def run_ids(wildcards):
     ]
 
 
+def figure_inputs(wildcards):
+    """The files the figure reads, named by kind (summary, histories, ...), as its registry
+    entry declares."""
+    return registry.figure_input_paths(wildcards.fig)
+
+
+def figure_experiment(wildcards):
+    return registry.figure_experiment(wildcards.fig)
+
+
+def paper_title(experiment_name):
+    return registry.PAPERS[registry.get(experiment_name).paper]
+
+
 def all_targets():
     targets = ["results/claims.csv"]
     for name in EXPERIMENTS:
-        targets.append(f"results/tables/{name}.csv")
-        for fig in FIGURES[name]:
+        targets += [
+            f"results/tables/{name}.csv",
+            f"results/{name}/histories.csv",
+            f"results/{name}/settings.yaml",
+        ]
+        for fig in registry.FIGURES[name]:
             targets += [f"results/figures/{fig}.pdf", f"results/figures/{fig}.png"]
     return targets

@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from identvae.figures.gamma_sweep import OK, safe_log10
+from identvae.analysis.runs import OK
+from identvae.analysis.scales import safe_log10
 from identvae.figures.style import COLORS, FIG_WIDTH, PALETTE, apply_style
 
 #: The summary column with the γ² a run's decoder used at its selected check.

@@ -13,9 +13,9 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from identvae.analysis.elbo_gap import mixing_cima
+from identvae.analysis.runs import OK, ok_runs
 from identvae.figures.style import FIG_WIDTH, PALETTE, apply_style
-
-OK = "ok"
 
 #: (summary column, legend label, colour, marker, filled) of the plotted gaps.
 SERIES = (
@@ -30,15 +30,6 @@ def log10_gamma2(summary: pd.DataFrame) -> np.ndarray:
     return np.log10(summary["gamma2"].to_numpy(dtype=float))
 
 
-def mixing_cima(summary: pd.DataFrame) -> float:
-    """C_IMA of the true mixing: the median over finished runs of ``cima_mixing`` (the same
-    dataset for every run, so the values differ only by the validation subsample)."""
-    ok = summary[summary["status"] == OK] if "status" in summary else summary
-    values = ok["cima_mixing"].to_numpy(dtype=float) if "cima_mixing" in ok else np.array([])
-    values = values[np.isfinite(values)]
-    return float(np.median(values)) if values.size else np.nan
-
-
 def plot_elbo_gap(summary: pd.DataFrame, title: str | None = None) -> Figure:
     """Gaps against log10 γ² (seeds as points, medians as lines) with C_IMA marked.
 
@@ -46,7 +37,7 @@ def plot_elbo_gap(summary: pd.DataFrame, title: str | None = None) -> Figure:
     count at the top of the axis, so they are never dropped silently."""
     apply_style()
     fig, ax = plt.subplots(figsize=(FIG_WIDTH, 3.4), layout="constrained")
-    ok = summary[summary["status"] == OK] if "status" in summary else summary
+    ok = ok_runs(summary)
     gammas = np.sort(summary["gamma2"].dropna().unique().astype(float))
     xs = np.log10(gammas) if gammas.size else np.array([])
     rng = np.random.default_rng(0)

@@ -16,9 +16,9 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
+from identvae.analysis.runs import OK
+from identvae.analysis.scales import safe_log10
 from identvae.figures.style import COLORS, FIG_WIDTH, apply_style
-
-OK = "ok"
 
 
 def draw_violins(
@@ -91,15 +91,6 @@ def violins_by_category(
         groups.append(values[np.isfinite(values)])
     draw_violins(ax, groups, positions, color=color, **kwargs)  # type: ignore[arg-type]
     return groups
-
-
-def safe_log10(values: np.ndarray) -> np.ndarray:
-    """log10 that maps non-positive and NaN values to NaN instead of warning or -inf."""
-    values = np.asarray(values, dtype=float)
-    out = np.full(values.shape, np.nan)
-    positive = np.isfinite(values) & (values > 0)
-    out[positive] = np.log10(values[positive])
-    return out
 
 
 def count_labels(

@@ -14,7 +14,8 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from identvae.figures.gamma_sweep import OK, draw_violins
+from identvae.analysis.runs import OK
+from identvae.figures.gamma_sweep import draw_violins
 from identvae.figures.style import COLORS, FIG_WIDTH, PALETTE, apply_style
 
 

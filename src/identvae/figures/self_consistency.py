@@ -3,14 +3,10 @@ decoding the posterior mean, and the MLE decoder precision, all against log10 γ
 
 Every point is one run (or one latent dimension of one run) with status "ok"; the x-axis ticks
 carry the run counts per γ², failed runs included, so a run that did not finish is never silently
-missing. Points are coloured by log10 γ² with one shared colour bar. The log-log fits used by the
-figures are exposed (:func:`variance_points`, :func:`fit_loglog`) so that the experiment's table
-and claims use the very same numbers."""
+missing. Points are coloured by log10 γ² with one shared colour bar. The points and the log-log
+fits come from :mod:`identvae.analysis` (the experiment's table and claims use the same)."""
 
 from __future__ import annotations
-
-import re
-from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -20,89 +16,12 @@ from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from identvae.figures.gamma_sweep import count_labels, power_of_ten_label, safe_log10
+from identvae.analysis.fits import LogLogFit, fit_loglog
+from identvae.analysis.self_consistency import finite_points, run_points, variance_points
+from identvae.figures.gamma_sweep import count_labels, power_of_ten_label
 from identvae.figures.style import COLORS, FIG_WIDTH, apply_style
 
-OK = "ok"
 CMAP = "viridis"
-_LATENT = re.compile(r"^latent_variance_(\d+)$")
-
-
-@dataclass(frozen=True)
-class LogLogFit:
-    """Least-squares line ``y = slope * x + intercept`` through ``n`` finite points."""
-
-    slope: float
-    intercept: float
-    n: int
-
-    @property
-    def ok(self) -> bool:
-        return bool(np.isfinite(self.slope))
-
-
-def fit_loglog(x: np.ndarray, y: np.ndarray) -> LogLogFit:
-    """Least-squares slope and intercept of y on x over the finite pairs.
-
-    NaN slope when fewer than two distinct x values remain (a slope is then undefined)."""
-    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    keep = np.isfinite(x) & np.isfinite(y)
-    x, y = x[keep], y[keep]
-    if x.size < 2 or np.unique(x).size < 2:
-        return LogLogFit(np.nan, np.nan, int(x.size))
-    xm, ym = x.mean(), y.mean()
-    slope = float(((x - xm) * (y - ym)).sum() / ((x - xm) ** 2).sum())
-    return LogLogFit(slope, float(ym - slope * xm), int(x.size))
-
-
-def latent_dims(summary: pd.DataFrame) -> list[int]:
-    """Latent dimensions k with a ``latent_variance_k`` column, in order."""
-    dims = [int(m.group(1)) for c in summary.columns if (m := _LATENT.match(str(c)))]
-    return sorted(dims)
-
-
-def ok_runs(summary: pd.DataFrame) -> pd.DataFrame:
-    return summary[summary["status"] == OK] if "status" in summary else summary
-
-
-def variance_points(summary: pd.DataFrame) -> pd.DataFrame:
-    """Long table, one row per latent dimension per ok run: gamma2, log10_gamma2, dim,
-    log10_var (observed batch-mean σ_k²) and log10_pred (self-consistency prediction; NaN when
-    the summary has no ``predicted_variance_k`` column). Non-positive values give NaN."""
-    ok = ok_runs(summary)
-    frames = []
-    for k in latent_dims(summary):
-        pred_col = f"predicted_variance_{k}"
-        pred = ok[pred_col].to_numpy(float) if pred_col in ok else np.full(len(ok), np.nan)
-        frames.append(
-            pd.DataFrame(
-                {
-                    "run_id": ok["run_id"].to_numpy() if "run_id" in ok else np.arange(len(ok)),
-                    "gamma2": ok["gamma2"].to_numpy(float),
-                    "log10_gamma2": safe_log10(ok["gamma2"].to_numpy(float)),
-                    "dim": k,
-                    "log10_var": safe_log10(ok[f"latent_variance_{k}"].to_numpy(float)),
-                    "log10_pred": safe_log10(pred),
-                }
-            )
-        )
-    columns = ["run_id", "gamma2", "log10_gamma2", "dim", "log10_var", "log10_pred"]
-    if not frames:
-        return pd.DataFrame(columns=columns)
-    return pd.concat(frames, ignore_index=True)[columns]
-
-
-def run_points(summary: pd.DataFrame, column: str, scale: float = 1.0) -> pd.DataFrame:
-    """One row per ok run: gamma2, log10_gamma2 and log10(scale × column) as ``log10_value``."""
-    ok = ok_runs(summary)
-    values = ok[column].to_numpy(float) if column in ok else np.full(len(ok), np.nan)
-    return pd.DataFrame(
-        {
-            "gamma2": ok["gamma2"].to_numpy(float),
-            "log10_gamma2": safe_log10(ok["gamma2"].to_numpy(float)),
-            "log10_value": safe_log10(scale * values),
-        }
-    )
 
 
 def _gammas(summary: pd.DataFrame) -> list[float]:
@@ -203,8 +122,8 @@ def plot_self_consistency(
     )
 
     pts = variance_points(summary)
-    obs = pts[np.isfinite(pts["log10_gamma2"]) & np.isfinite(pts["log10_var"])]
-    pred = pts[np.isfinite(pts["log10_gamma2"]) & np.isfinite(pts["log10_pred"])]
+    obs = finite_points(pts, "log10_var")
+    pred = finite_points(pts, "log10_pred")
     handles: list[object] = []
     if len(obs):
         x = obs["log10_gamma2"].to_numpy()
@@ -247,7 +166,7 @@ def plot_self_consistency(
     else:
         err = run_points(summary, "mse_obs_decoded_mean_latents")
         ylabel = r"$\log_{10}$ mean$_i\,(f(\mu(x))_i - x_i)^2$"
-    err = err[np.isfinite(err["log10_gamma2"]) & np.isfinite(err["log10_value"])]
+    err = finite_points(err)
     if len(err):
         x = err["log10_gamma2"].to_numpy()
         _scatter_by_gamma(right, x, err["log10_value"], rng, cmap, norm)
@@ -280,7 +199,7 @@ def plot_gamma2_mle(summary: pd.DataFrame, title: str | None = None) -> Figure:
 
     fig, ax = plt.subplots(figsize=(0.62 * FIG_WIDTH, 2.9), layout="constrained")
     pts = run_points(summary, "gamma2_mle")
-    pts = pts[np.isfinite(pts["log10_gamma2"]) & np.isfinite(pts["log10_value"])]
+    pts = finite_points(pts)
     handles: list[object] = []
     if len(pts):
         x = pts["log10_gamma2"].to_numpy()

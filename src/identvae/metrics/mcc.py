@@ -159,10 +159,3 @@ def chance_mcc(
     s = rng.standard_normal((n_draws, batch_size, n))
     z = rng.standard_normal((n_draws, batch_size, n))
     return float(np.mean(mcc(s, z, method)))
-
-
-def settings_chance_mcc(settings: dict, n: int | None = None) -> float:
-    """:func:`chance_mcc` for an experiment's config block: its latent dimension (or ``n``) and
-    its metric batch size (default 64), as every batch-MCC figure and claim marks it."""
-    n = settings["model"]["latent_dim"] if n is None else n
-    return chance_mcc(int(n), settings.get("train", {}).get("metric_batch_size", 64))

@@ -1,0 +1,1 @@
+"""The experiments of the iVAE paper (spec: ../shared/spec/ivae.md); none yet."""

@@ -1,0 +1,208 @@
+"""Every experiment of the workflow, what it reproduces and what it draws, in one light module.
+
+Imported at workflow parse time (no torch, no matplotlib): the Snakefile's targets, the figure
+rule's inputs and the config schema's experiment list come from here, and tests check the
+README's experiment table and each experiment module against it. Adding an experiment means a
+config block, a module in ``experiments/<paper>/`` and one :class:`Experiment` entry below.
+
+A figure declares what it reads (:data:`INPUT_KINDS`): ``summary`` (one row per run),
+``histories`` (one row per run and check, for curves over training), ``latents`` (per-run
+latents, where the experiment writes them), or another experiment's summary as
+``summary:<experiment>``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+PAPERS: dict[str, str] = {
+    "etg": "Embrace the Gap: VAEs Perform Independent Mechanism Analysis (NeurIPS 2022)",
+    "ivae": "Variational Autoencoders and Nonlinear ICA: A Unifying Framework (AISTATS 2020)",
+}
+#: The spec file of each paper, relative to the shared folder beside the repository.
+SPECS: dict[str, str] = {"etg": "spec/embrace-the-gap.md", "ivae": "spec/ivae.md"}
+INPUT_KINDS = ("summary", "histories", "latents")
+#: The training methods (identvae.train.chunk.METHOD_BUILDERS builds each from a chunk spec).
+METHODS = ("etg_vae",)
+
+
+@dataclass(frozen=True)
+class FigureEntry:
+    """One figure: its file name, the module's drawing and caption functions, and its inputs."""
+
+    name: str
+    draw: str = "figure"
+    caption: str = "caption"
+    inputs: tuple[str, ...] = ("summary",)
+
+    def __post_init__(self) -> None:
+        for kind in self.inputs:
+            base, _, other = kind.partition(":")
+            if base not in INPUT_KINDS or (other and base != "summary"):
+                raise ValueError(
+                    f"figure {self.name!r}: unknown input {kind!r}; known: {INPUT_KINDS} "
+                    "or 'summary:<experiment>'"
+                )
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """One experiment: a config block of the same name, a module and its figures."""
+
+    name: str
+    paper: str
+    reproduces: str  # the paper figure or table it regenerates
+    spec_section: str
+    method: str  # the method (training loop plug-in) its runs use
+    module: str  # under identvae.experiments
+    figures: tuple[FigureEntry, ...] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        if self.paper not in PAPERS:
+            raise ValueError(f"experiment {self.name!r}: unknown paper {self.paper!r}")
+        if self.method not in METHODS:
+            raise ValueError(f"experiment {self.name!r}: unknown method {self.method!r}")
+        if not self.name.startswith(f"{self.paper}_"):
+            raise ValueError(f"experiment {self.name!r}: its name must start with {self.paper}_")
+
+    @property
+    def module_path(self) -> str:
+        return f"identvae.experiments.{self.module}"
+
+
+def _one(name: str, **kw) -> tuple[FigureEntry, ...]:
+    return (FigureEntry(name, **kw),)
+
+
+EXPERIMENTS: dict[str, Experiment] = {
+    e.name: e
+    for e in [
+        Experiment(
+            "etg_moebius_gamma",
+            "etg",
+            "E1: MCC and decoder c_IMA against log10 γ² (Möbius mixing)",
+            "E1",
+            "etg_vae",
+            "etg.moebius_gamma",
+            _one("etg_moebius_gamma"),
+        ),
+        Experiment(
+            "etg_moebius_linear",
+            "etg",
+            "E2: MCC against the IMA violation of a linear map after the Möbius mixing",
+            "E2",
+            "etg_vae",
+            "etg.moebius_linear",
+            _one("etg_moebius_linear"),
+        ),
+        Experiment(
+            "etg_mlp_self_consistency",
+            "etg",
+            "E3: self-consistency of the encoder variances and the mean; γ² against γ²_MLE",
+            "E3",
+            "etg_vae",
+            "etg.mlp_self_consistency",
+            (
+                FigureEntry(
+                    "etg_mlp_self_consistency",
+                    draw="figure_self_consistency",
+                    caption="caption_self_consistency",
+                ),
+                FigureEntry(
+                    "etg_mlp_gamma_mle", draw="figure_gamma2_mle", caption="caption_gamma2_mle"
+                ),
+            ),
+        ),
+        Experiment(
+            "etg_gap_triangular",
+            "etg",
+            "E4: the ELBO gap for an IMA-violating mixing (triangular MLP)",
+            "E4",
+            "etg_vae",
+            "etg.gap_triangular",
+            _one("etg_gap_triangular"),
+        ),
+        Experiment(
+            "etg_gap_ima",
+            "etg",
+            "E4: the ELBO gap for an IMA-class mixing",
+            "E4",
+            "etg_vae",
+            "etg.gap_ima",
+            _one("etg_gap_ima"),
+        ),
+        Experiment(
+            "etg_arflow",
+            "etg",
+            "E6: MCC against the binned C_IMA of an affine-coupling flow mixing",
+            "E6",
+            "etg_vae",
+            "etg.arflow",
+            _one("etg_arflow"),
+        ),
+        Experiment(
+            "etg_prior_ablation",
+            "etg",
+            "E6: table of MCC per prior and latent dimension",
+            "E6",
+            "etg_vae",
+            "etg.prior_ablation",
+            _one("etg_prior_ablation"),
+        ),
+        Experiment(
+            "etg_decoder_variance",
+            "etg",
+            "E6: the γ² a learned or MLE decoder variance reaches, and its MCC",
+            "E6",
+            "etg_vae",
+            "etg.decoder_variance",
+            _one("etg_decoder_variance"),
+        ),
+    ]
+}
+
+FIGURES: dict[str, tuple[str, ...]] = {
+    name: tuple(f.name for f in exp.figures) for name, exp in EXPERIMENTS.items()
+}
+
+
+def get(name: str) -> Experiment:
+    try:
+        return EXPERIMENTS[name]
+    except KeyError:
+        raise KeyError(f"unknown experiment {name!r}; known: {sorted(EXPERIMENTS)}") from None
+
+
+def figure_entry(figure: str) -> tuple[Experiment, FigureEntry]:
+    """The experiment that draws ``figure``, and the figure's entry."""
+    for exp in EXPERIMENTS.values():
+        for entry in exp.figures:
+            if entry.name == figure:
+                return exp, entry
+    raise KeyError(f"unknown figure {figure!r}")
+
+
+def figure_experiment(figure: str) -> str:
+    """The name of the experiment that draws ``figure``."""
+    return figure_entry(figure)[0].name
+
+
+def figure_input_paths(figure: str) -> dict[str, str]:
+    """The files a figure reads, keyed by :func:`input_key` (relative to the workflow
+    directory)."""
+    exp, entry = figure_entry(figure)
+    paths = {}
+    for kind in entry.inputs:
+        base, _, other = kind.partition(":")
+        paths[input_key(kind)] = artifact_path(other or exp.name, base)
+    return paths
+
+
+def input_key(kind: str) -> str:
+    """The Snakemake input name of an input kind: ``summary:etg_x`` -> ``summary__etg_x``."""
+    return kind.replace(":", "__")
+
+
+def artifact_path(experiment: str, kind: str) -> str:
+    """Where the workflow writes an experiment's ``summary``, ``histories`` or ``latents``."""
+    files = {"summary": "summary.csv", "histories": "histories.csv", "latents": "latents.npz"}
+    return f"results/{experiment}/{files[kind]}"
