@@ -11,7 +11,8 @@ uniform sources, 20000 samples, train part 70 %), for a fixed number of optimisa
     ``--baseline-runs`` runs are timed; the time for K runs is extrapolated as (median time per
     run) x K, and the output says so.
 (b) ensemble: the library's path, K runs at once: parameters from ``identvae.models.vae.init_vae``
-    stacked along a run axis, the loss ``identvae.models.vae.neg_elbo``, ``torch.optim.Adam(...,
+    stacked along a run axis, the loss ``identvae.models.vae.neg_elbo`` (through the trainer's
+    VAE method ``identvae.methods.etg_vae.EtgVAE``), ``torch.optim.Adam(...,
     foreach=True)`` over the stacked parameters, and per-run minibatches gathered as the trainer
     does (``x_train[data_idx, idx]``, one permutation and one noise draw per run per epoch). This
     is the inner step loop of ``identvae.train.ensemble.train_ensemble`` without validation and
@@ -46,6 +47,9 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from identvae.data.datasets import generate
+from identvae.methods.base import Part
+from identvae.methods.etg_vae import EtgVAE
+from identvae.metrics.elbo_gap import GapSettings
 from identvae.models.vae import VAEConfig, init_vae
 from identvae.train.ensemble import resolve_device, run_generators, train_epoch
 
@@ -58,6 +62,10 @@ DATA_CONFIG = {
     "center": True,
 }
 MODEL_CONFIG = VAEConfig(obs_dim=3, latent_dim=3, prior="uniform", n_layers=2, hidden_factor=10)
+# the trainer's VAE method (its check and gap settings are unused here: no checks are timed)
+METHOD = EtgVAE(
+    MODEL_CONFIG, 64, GapSettings(points=1, elbo_samples=2, is_samples=1, newton_steps=0)
+)
 GAMMA2 = 1.0e4
 BATCH = 64
 LR = 1e-3
@@ -134,19 +142,20 @@ def train_ensemble_steps(x: torch.Tensor, k: int, steps: int, device: torch.devi
     gens = [run_generators(1000 + r)[0] for r in range(k)]
     params = {key: v.to(device).requires_grad_() for key, v in init_vae(MODEL_CONFIG, gens).items()}
     opt = torch.optim.Adam(params.values(), lr=LR, foreach=True)
-    x_train = x[None].to(device)  # [datasets, N, d], one dataset shared by all runs
-    per_run = {
+    # one dataset shared by all runs: [datasets, N, d]
+    train = Part(x[None].to(device), torch.zeros(1, x.shape[0], 3, device=device), None)
+    data = torch.zeros(k, dtype=torch.long, device=device)
+    settings = {
         "gamma2": torch.full((k,), GAMMA2, device=device),
         "beta": torch.ones(k, device=device),
-        "data": torch.zeros(k, dtype=torch.long, device=device),
     }
-    per_epoch = math.ceil(x_train.shape[1] / BATCH)
+    per_epoch = math.ceil(train.size / BATCH)
 
     def run(n_steps: int) -> None:
         while n_steps > 0:
             done = min(n_steps, per_epoch)
             # .cpu(): the trainer reads the epoch's losses back once per epoch
-            train_epoch(MODEL_CONFIG, params, opt, x_train, per_run, gens, BATCH, done).cpu()
+            train_epoch(METHOD, params, opt, train, data, settings, gens, BATCH, done).cpu()
             n_steps -= done
 
     run(WARMUP_STEPS)

@@ -24,3 +24,46 @@ def run_snakemake(workdir: Path, configfile: Path, *args: str) -> subprocess.Com
     command = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile")]
     command += ["--directory", str(workdir), "--configfile", str(configfile), *args]
     return subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+
+
+def workflow_config(*presets: Path) -> dict:
+    """The config the workflow would run with: config/config.yaml with ``presets`` merged on top,
+    validated against the schema (defaults filled in) and checked; returns the enabled
+    experiments' settings by name."""
+    import yaml
+    from snakemake.utils import update_config, validate
+
+    from identvae.config import check_config
+
+    config = yaml.safe_load((ROOT / "config/config.yaml").read_text())
+    for preset in presets:
+        update_config(config, yaml.safe_load(Path(preset).read_text()))
+    validate(config, str(ROOT / "workflow/schemas/config.schema.yaml"))
+    return check_config(config)
+
+
+def schema_defaults(section: str, **values) -> dict:
+    """One section (data, model, train) of an experiment as a validated config carries it: the
+    config schema's defaults, then ``values``."""
+    import yaml
+
+    schema = yaml.safe_load((ROOT / "workflow/schemas/config.schema.yaml").read_text())
+    props = schema["$defs"]["vae_experiment"]["properties"][section]["properties"]
+    return {k: p["default"] for k, p in props.items() if "default" in p} | values
+
+
+def vae_training(model, **train):
+    """The VAE method of ``model`` and the loop settings, from a train section with the schema's
+    defaults and ``train``."""
+    from identvae.methods.etg_vae import EtgVAE
+    from identvae.train.ensemble import TrainConfig
+
+    settings = schema_defaults("train", **train)
+    return EtgVAE.from_settings(model, settings), TrainConfig.from_settings(settings)
+
+
+def vae_run(run_id: str, data_id: str, model_seed: int, gamma2: float, beta: float = 1.0):
+    """A VAE run: its per-run settings are gamma2 and beta."""
+    from identvae.train.ensemble import RunSpec
+
+    return RunSpec(run_id, data_id, model_seed, {"gamma2": gamma2, "beta": beta})

@@ -7,11 +7,11 @@ import math
 
 import pytest
 import torch
-from helpers import e1_data
+from helpers import e1_data, vae_run, vae_training
 
 from identvae.data import datasets
 from identvae.models.vae import VAEConfig, init_vae, neg_elbo
-from identvae.train.ensemble import RunSpec, TrainConfig, train_ensemble
+from identvae.train.ensemble import train_ensemble
 
 CFG = VAEConfig(obs_dim=3, latent_dim=3, prior="uniform")
 
@@ -53,13 +53,13 @@ def test_the_beta_objective_is_a_scaled_and_shifted_plain_objective(gamma2, beta
 
 def test_trained_beta_vae_and_rescaled_vae_reach_the_same_model():
     data = {"seed=1": datasets.generate(e1_data(700), 1)}
-    train = TrainConfig(lr=1e-3, max_epochs=4, val_every=2, patience=5)
+    method, train = vae_training(CFG, lr=1e-3, max_epochs=4, val_every=2, patience=5)
     beta_vae, rescaled = train_ensemble(
-        CFG,
+        method,
         train,
         [
-            RunSpec("beta", "seed=1", model_seed=7, gamma2=1e3, beta=4.0),
-            RunSpec("plain", "seed=1", model_seed=7, gamma2=1e3 / 4.0, beta=1.0),
+            vae_run("beta", "seed=1", model_seed=7, gamma2=1e3, beta=4.0),
+            vae_run("plain", "seed=1", model_seed=7, gamma2=1e3 / 4.0, beta=1.0),
         ],
         data,
         device="cpu",

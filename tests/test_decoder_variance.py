@@ -1,26 +1,25 @@
 """Decoder variance modes: a learned decoder precision (positive parametrisation
-γ² = exp(log γ²)) against its closed-form gradient and maximiser, the MLE mode's reset of γ² at
-each check, and both modes under the ensemble and resume invariants."""
+γ² = exp(log γ²)) against its closed-form gradient and maximiser, and the MLE mode's reset of γ²
+at each check. Both modes are under the ensemble and resume invariants in tests/test_ensemble.py
+and tests/test_resume.py."""
 
 import itertools
 import math
 
 import pytest
 import torch
-from helpers import e1_data
-from test_ensemble import assert_same_run
-from test_resume import Killed, assert_identical, count_epochs
+from helpers import e1_data, vae_run, vae_training
 
 from identvae.data import datasets
 from identvae.models.vae import LOG_GAMMA2, VAEConfig, init_vae, neg_elbo
-from identvae.train.ensemble import RunSpec, TrainConfig, train_ensemble
+from identvae.train.ensemble import train_ensemble
 
 LEARNED = VAEConfig(obs_dim=3, latent_dim=3, prior="uniform", decoder_variance="learned")
 MLE = VAEConfig(obs_dim=3, latent_dim=3, prior="uniform", decoder_variance="mle")
-TRAIN = TrainConfig(lr=1e-2, batch_size=64, max_epochs=6, val_every=1, patience=10)
+TRAIN_SETTINGS = {"lr": 1e-2, "batch_size": 64, "max_epochs": 6, "val_every": 1, "patience": 10}
 RUNS = [
-    RunSpec("a", "seed=1", model_seed=11, gamma2=1e1),
-    RunSpec("b", "seed=2", model_seed=12, gamma2=1e5, beta=2.0),
+    vae_run("a", "seed=1", model_seed=11, gamma2=1e1),
+    vae_run("b", "seed=2", model_seed=12, gamma2=1e5, beta=2.0),
 ]
 OPTS = {"device": "cpu", "progress": False}
 
@@ -93,65 +92,33 @@ def test_the_gamma2_gradient_and_maximiser_match_the_closed_forms():
 
 def test_a_learned_gamma2_starts_at_the_run_gamma2_moves_and_is_saved(data):
     gens = [torch.Generator().manual_seed(s) for s in (1, 2)]
-    initial = init_vae(LEARNED, gens, gamma2=[r.gamma2 for r in RUNS])[LOG_GAMMA2]
-    torch.testing.assert_close(initial, torch.tensor([math.log(r.gamma2) for r in RUNS]))
+    gamma2 = [r.settings["gamma2"] for r in RUNS]
+    initial = init_vae(LEARNED, gens, gamma2=gamma2)[LOG_GAMMA2]
+    torch.testing.assert_close(initial, torch.tensor([math.log(g) for g in gamma2]))
 
-    results = train_ensemble(LEARNED, TRAIN, RUNS, data, **OPTS)
-    for spec, res in zip(RUNS, results, strict=True):
+    results = train_ensemble(*vae_training(LEARNED, **TRAIN_SETTINGS), RUNS, data, **OPTS)
+    for g2, res in zip(gamma2, results, strict=True):
         learned = float(res.state[LOG_GAMMA2])
-        assert abs(learned - math.log(spec.gamma2)) > 0.05
+        assert abs(learned - math.log(g2)) > 0.05
         assert res.best["decoder_gamma2"] == pytest.approx(math.exp(learned), rel=1e-6)
         assert res.best["decoder_gamma2"] != res.history[0]["decoder_gamma2"]
 
 
 def test_a_fixed_gamma2_is_the_runs_gamma2_at_every_check(data):
     model = VAEConfig(obs_dim=3, latent_dim=3, prior="uniform")
-    results = train_ensemble(model, TRAIN, RUNS, data, **OPTS)
+    results = train_ensemble(*vae_training(model, **TRAIN_SETTINGS), RUNS, data, **OPTS)
     for spec, res in zip(RUNS, results, strict=True):
-        assert all(row["decoder_gamma2"] == pytest.approx(spec.gamma2) for row in res.history)
+        g2 = spec.settings["gamma2"]
+        assert all(row["decoder_gamma2"] == pytest.approx(g2) for row in res.history)
 
 
 def test_the_mle_mode_uses_the_previous_checks_gamma2_mle(data):
-    train = TrainConfig(lr=1e-2, batch_size=64, max_epochs=6, val_every=2, patience=10)
-    results = train_ensemble(MLE, train, RUNS, data, **OPTS)
+    method, train = vae_training(MLE, **(TRAIN_SETTINGS | {"val_every": 2}))
+    results = train_ensemble(method, train, RUNS, data, **OPTS)
     for spec, res in zip(RUNS, results, strict=True):
+        g2 = spec.settings["gamma2"]
         assert [row["epoch"] for row in res.history] == [2, 4, 6]
-        assert res.history[0]["decoder_gamma2"] == pytest.approx(spec.gamma2, rel=1e-7)
+        assert res.history[0]["decoder_gamma2"] == pytest.approx(g2, rel=1e-7)
         for before, after in itertools.pairwise(res.history):
             assert after["decoder_gamma2"] == before["gamma2_mle"]
-        assert res.history[1]["decoder_gamma2"] != pytest.approx(spec.gamma2, rel=1e-2)
-
-
-# A run that diverges at epoch 1 and leaves the stacked tensors (its learned γ² and Adam state too).
-WITH_BAD = [*RUNS, RunSpec("bad", "seed=1", model_seed=99, gamma2=3e38)]
-# patience 1: in the MLE mode the runs stop at different checks
-STOPPING = TrainConfig(lr=1e-2, batch_size=64, max_epochs=8, val_every=1, patience=1)
-
-
-@pytest.mark.parametrize("model", [LEARNED, MLE], ids=["learned", "mle"])
-def test_runs_trained_together_match_runs_trained_alone(data, model):
-    together = train_ensemble(model, STOPPING, WITH_BAD, data, **OPTS)
-    assert [r.status for r in together] == ["ok", "ok", "diverged"]
-    for spec, result in zip(RUNS, together[:2], strict=True):
-        alone = train_ensemble(model, STOPPING, [spec], data, **OPTS)[0]
-        assert_same_run(result, alone)
-
-
-@pytest.mark.parametrize("model", [LEARNED, MLE], ids=["learned", "mle"])
-def test_a_killed_job_resumes_identical(data, model, tmp_path, monkeypatch):
-    uninterrupted = train_ensemble(model, STOPPING, WITH_BAD, data, **OPTS)
-    ckpt = tmp_path / "chunk000.pt"
-    count_epochs(monkeypatch, kill_after=3)
-    with pytest.raises(Killed):
-        train_ensemble(
-            model, STOPPING, WITH_BAD, data, **OPTS, checkpoint=ckpt, checkpoint_every_s=0
-        )
-
-    calls = count_epochs(monkeypatch)
-    resumed = train_ensemble(
-        model, STOPPING, WITH_BAD, data, **OPTS, checkpoint=ckpt, checkpoint_every_s=0
-    )
-    assert len(calls) == max(r.epochs_trained for r in uninterrupted) - 3
-    assert [r.status for r in resumed] == ["ok", "ok", "diverged"]
-    for res, full in zip(resumed[:2], uninterrupted[:2], strict=True):
-        assert_identical(res, full)
+        assert res.history[1]["decoder_gamma2"] != pytest.approx(g2, rel=1e-2)

@@ -8,17 +8,23 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from helpers import schema_defaults, vae_run, vae_training
 
 import identvae.train.ensemble as ensemble
-from identvae.claims import NO_DATA, NOT_REPRODUCED, PARTLY, REPRODUCED
+from identvae.claims import NO_DATA, NOT_REPRODUCED, PARTLY, REPRODUCED, judge_all
 from identvae.data import datasets
-from identvae.experiments import etg_elbo_gap, etg_gap_ima, etg_gap_triangular
+from identvae.experiments import registry
+from identvae.experiments.etg import elbo_gap as etg_elbo_gap
+from identvae.experiments.etg import gap_ima as etg_gap_ima
+from identvae.experiments.etg import gap_triangular as etg_gap_triangular
+from identvae.experiments.inputs import ExperimentData
 from identvae.metrics import likelihood as lik
 from identvae.metrics.elbo_gap import GAP_METRICS, gauss_hermite_grid, refine_mean_field
 from identvae.metrics.ima import local_cima
 from identvae.models.vae import VAEConfig, encode, init_vae
-from identvae.train.chunk import model_config, train_config
-from identvae.train.ensemble import RunSpec, TrainConfig, _Ensemble, train_ensemble
+from identvae.train.chunk import method, model_config, train_config
+from identvae.train.ensemble import train_ensemble
+from identvae.train.stack import Stack
 
 LINEAR = {
     "mixing": "linear",
@@ -32,7 +38,8 @@ LINEAR_SEED = 0  # c_IMA(A) ≈ 0.75, cond(A) ≈ 4
 MODEL = VAEConfig(obs_dim=3, latent_dim=3, prior="gaussian", decoder="true_mixing", mixing="linear")
 # No early stopping: large batches and a large constant learning rate bring the amortised encoder
 # close to the optimum at small γ² within a couple of seconds.
-TRAIN = TrainConfig(
+METHOD, TRAIN = vae_training(
+    MODEL,
     lr=1e-2,
     batch_size=256,
     max_epochs=200,
@@ -52,8 +59,8 @@ def linear_data():
 
 @pytest.fixture(scope="module")
 def trained(linear_data):
-    runs = [RunSpec(f"g{g:g}", "lin", model_seed=1, gamma2=g) for g in GAMMAS]
-    return train_ensemble(MODEL, TRAIN, runs, linear_data, device="cpu", progress=False)
+    runs = [vae_run(f"g{g:g}", "lin", model_seed=1, gamma2=g) for g in GAMMAS]
+    return train_ensemble(METHOD, TRAIN, runs, linear_data, device="cpu", progress=False)
 
 
 def matrix(linear_data) -> torch.Tensor:
@@ -104,7 +111,14 @@ def test_the_decoder_stays_the_true_mixing_and_is_never_optimised(trained, linea
         assert torch.equal(res.state["mix.center"], torch.zeros(3, dtype=torch.float64))
         assert not any(k.startswith("dec.") for k in res.state)
     params = init_vae(MODEL, [torch.Generator().manual_seed(1)], [("linear", {"A": A.numpy()})])
-    ens = _Ensemble(params, 1e-3, rows=[0])
+    ens = Stack(
+        METHOD,
+        params,
+        [0],
+        torch.tensor([1e-3], dtype=torch.float64),
+        {},
+        torch.zeros(1, dtype=torch.long),
+    )
     optimised = {id(p) for group in ens.opt.param_groups for p in group["params"]}
     for name, value in ens.params.items():
         fixed = name.startswith("mix.")
@@ -120,7 +134,7 @@ def test_the_trained_amortised_encoder_nears_the_exact_optimal_mean_field_elbo(
     (Adam at a constant rate with one-sample gradients leaves a few hundredths of a nat)."""
     A, x = matrix(linear_data), val_x(linear_data)
     res = trained[0]
-    gamma2 = res.spec.gamma2
+    gamma2 = res.spec.settings["gamma2"]
 
     def closed_form_elbo(state: dict) -> float:
         params = {k: v[None].double() for k, v in state.items() if not k.startswith("mix.")}
@@ -138,12 +152,12 @@ def test_the_trained_amortised_encoder_nears_the_exact_optimal_mean_field_elbo(
 
 def test_elbo_star_and_the_gaps_match_the_closed_forms(trained, linear_data):
     A = matrix(linear_data)
-    x = val_x(linear_data, TRAIN.gap_points)
+    x = val_x(linear_data, METHOD.gap.points)
     cima = float(local_cima(A))
     for res in trained:
-        row, gamma2 = res.best, res.spec.gamma2
+        row, gamma2 = res.best, res.spec.settings["gamma2"]
         assert set(GAP_METRICS) <= row.keys()
-        assert row["gap_points"] == TRAIN.gap_points
+        assert row["gap_points"] == METHOD.gap.points
         # the selected history row carries the same numbers
         (selected,) = [h for h in res.history if h["epoch"] == row["epoch"]]
         assert all(selected[k] == row[k] for k in GAP_METRICS)
@@ -180,12 +194,20 @@ def test_true_mixing_runs_together_equal_runs_alone_and_resume_identically(tmp_p
     }
     data = {"a": datasets.generate(cfg, 1), "b": datasets.generate(cfg, 2)}
     model = VAEConfig(3, 3, prior="gaussian", decoder="true_mixing", mixing="triangular_mlp")
-    train = TrainConfig(lr=3e-3, max_epochs=4, val_every=1, patience=2, gap_points=50)
-    train = TrainConfig(**{**train.__dict__, "gap_elbo_samples": 16, "gap_is_samples": 16})
-    runs = [RunSpec("r1", "a", 1, 1e2), RunSpec("r2", "b", 2, 1e4)]
-    together = train_ensemble(model, train, runs, data, device="cpu", progress=False)
+    method, train = vae_training(
+        model,
+        lr=3e-3,
+        max_epochs=4,
+        val_every=1,
+        patience=2,
+        gap_points=50,
+        gap_elbo_samples=16,
+        gap_is_samples=16,
+    )
+    runs = [vae_run("r1", "a", 1, 1e2), vae_run("r2", "b", 2, 1e4)]
+    together = train_ensemble(method, train, runs, data, device="cpu", progress=False)
     for spec, res in zip(runs, together, strict=True):
-        alone = train_ensemble(model, train, [spec], data, device="cpu", progress=False)[0]
+        alone = train_ensemble(method, train, [spec], data, device="cpu", progress=False)[0]
         assert alone.best.keys() == res.best.keys()
         for key, value in alone.best.items():
             if key != "wall_time_s":
@@ -206,7 +228,7 @@ def test_true_mixing_runs_together_equal_runs_alone_and_resume_identically(tmp_p
     monkeypatch.setattr(ensemble, "train_epoch", killed_after_two)
     with pytest.raises(KeyboardInterrupt):
         train_ensemble(
-            model,
+            method,
             train,
             runs,
             data,
@@ -217,7 +239,7 @@ def test_true_mixing_runs_together_equal_runs_alone_and_resume_identically(tmp_p
         )
     monkeypatch.setattr(ensemble, "train_epoch", real_epoch)
     resumed = train_ensemble(
-        model, train, runs, data, device="cpu", progress=False, checkpoint=checkpoint
+        method, train, runs, data, device="cpu", progress=False, checkpoint=checkpoint
     )
     for a, b in zip(resumed, together, strict=True):
         assert [h["epoch"] for h in a.history] == [h["epoch"] for h in b.history]
@@ -244,27 +266,16 @@ def test_configuration_errors_are_clear():
 
 def test_chunk_spec_reads_the_decoder_and_gap_settings():
     spec = {
+        "experiment": "etg_gap_triangular",
         "data": {"mixing": "triangular_mlp"},
-        "model": {
-            "prior": "gaussian",
-            "latent_dim": 3,
-            "n_layers": 2,
-            "hidden_factor": 10,
-            "decoder": "true_mixing",
-        },
-        "train": {
-            "lr": 1e-3,
-            "batch_size": 64,
-            "max_epochs": 3,
-            "val_every": 1,
-            "patience": 5,
-            "gap_points": 123,
-        },
+        "model": schema_defaults("model", prior="gaussian", latent_dim=3, decoder="true_mixing"),
+        "train": schema_defaults("train", max_epochs=3, gap_points=123),
     }
     cfg = model_config(spec, 3)
     assert (cfg.decoder, cfg.mixing) == ("true_mixing", "triangular_mlp")
-    assert train_config(spec).gap.points == 123
-    del spec["model"]["decoder"]
+    assert method(spec, 3).gap.points == 123
+    assert train_config(spec).max_epochs == 3
+    spec["model"]["decoder"] = "mlp"
     assert (model_config(spec, 3).decoder, model_config(spec, 3).mixing) == ("mlp", None)
 
 
@@ -301,13 +312,31 @@ def synthetic_summary(cima: float, converges: bool, failed_at_top: int = 0) -> p
     return pd.DataFrame(rows)
 
 
+CTX = etg_elbo_gap.Context(
+    mixing="triangular_mlp",
+    n_samples=1000,
+    n_sources=3,
+    sources="gaussian",
+    prior="gaussian",
+    gap_points=200,
+)
+
+
+def claims(module, summary: pd.DataFrame):
+    return judge_all(module.CLAIMS, ExperimentData(summary), CTX)
+
+
+def gap_table(module, summary: pd.DataFrame) -> pd.DataFrame:
+    return module.table(ExperimentData(summary), CTX)
+
+
 def verdicts(results) -> dict[str, str]:
     return {r.claim_id.split(".", 1)[1]: r.verdict for r in results}
 
 
 def test_table_has_one_row_per_gamma_and_counts_failed_runs():
     summary = synthetic_summary(1.0, converges=True, failed_at_top=2)
-    table = etg_gap_triangular.table(summary)
+    table = gap_table(etg_gap_triangular, summary)
     assert list(table.columns) == etg_elbo_gap.TABLE_COLUMNS
     assert len(table) == 9
     assert table["log10_gamma2"].tolist() == pytest.approx([k / 2 for k in range(2, 11)])
@@ -320,49 +349,57 @@ def test_table_has_one_row_per_gamma_and_counts_failed_runs():
 
 
 def test_claims_follow_convergence_of_the_gap():
-    good = etg_gap_triangular.claims(synthetic_summary(1.0, converges=True))
+    good = claims(etg_gap_triangular, synthetic_summary(1.0, converges=True))
     assert [r.experiment for r in good] == ["etg_gap_triangular"] * 3
     assert set(verdicts(good).values()) == {REPRODUCED}
-    bad = etg_gap_triangular.claims(synthetic_summary(1.0, converges=False))
+    bad = claims(etg_gap_triangular, synthetic_summary(1.0, converges=False))
     assert verdicts(bad)["gap_to_cima"] == NOT_REPRODUCED
     assert verdicts(bad)["gap_lima_to_zero"] == NOT_REPRODUCED
     # off by 0.1 nats: partly (tolerances max(5 %, 0.05) and max(20 %, 0.2))
     near = synthetic_summary(1.0, converges=True)
     near["gap_logp"] += 0.1
     near["gap_lima"] += 0.1
-    assert verdicts(etg_gap_triangular.claims(near))["gap_to_cima"] == PARTLY
-    assert verdicts(etg_gap_triangular.claims(near))["gap_lima_to_zero"] == PARTLY
+    assert verdicts(claims(etg_gap_triangular, near))["gap_to_cima"] == PARTLY
+    assert verdicts(claims(etg_gap_triangular, near))["gap_lima_to_zero"] == PARTLY
     # a relative tolerance for a large C_IMA: 0.1 off a C_IMA of 3 is within 5 %
     big = synthetic_summary(3.0, converges=True)
     big["gap_logp"] += 0.1
-    assert verdicts(etg_gap_triangular.claims(big))["gap_to_cima"] == REPRODUCED
+    assert verdicts(claims(etg_gap_triangular, big))["gap_to_cima"] == REPRODUCED
 
 
 def test_ima_class_claims_need_the_gap_to_vanish():
-    good = etg_gap_ima.claims(synthetic_summary(0.0, converges=True))
+    good = claims(etg_gap_ima, synthetic_summary(0.0, converges=True))
     assert set(verdicts(good).values()) == {REPRODUCED}
     assert "0" in good[0].claim
     stuck = synthetic_summary(0.0, converges=True)
     stuck["gap_logp"] += 0.5
-    assert verdicts(etg_gap_ima.claims(stuck))["gap_to_cima"] == NOT_REPRODUCED
+    assert verdicts(claims(etg_gap_ima, stuck))["gap_to_cima"] == NOT_REPRODUCED
 
 
 def test_no_finished_run_at_the_largest_gamma_gives_no_data():
     summary = synthetic_summary(1.0, converges=True, failed_at_top=5)
-    assert set(verdicts(etg_gap_triangular.claims(summary)).values()) == {NO_DATA}
-    assert etg_gap_triangular.table(summary)["failed"].iloc[-1] == 5
+    assert set(verdicts(claims(etg_gap_triangular, summary)).values()) == {NO_DATA}
+    assert gap_table(etg_gap_triangular, summary)["failed"].iloc[-1] == 5
 
 
 def test_figure_and_caption_render(tmp_path):
     from identvae.figures.style import save_figure
 
     summary = synthetic_summary(1.0, converges=True, failed_at_top=1)
-    settings = {"data": {"mixing": "triangular_mlp", "n_samples": 1000}, "train": {}}
-    extras = etg_gap_triangular.extras(settings)
+    settings = {
+        "data": {"mixing": "triangular_mlp", "n_samples": 1000, "n_sources": 3},
+        "model": {"prior": "gaussian"},
+        "train": {"gap_points": 200},
+    }
+    settings["data"]["sources"] = "gaussian"
+    ctx = etg_gap_triangular.context(settings)
+    assert ctx == CTX
     for module in (etg_gap_triangular, etg_gap_ima):
-        assert list(module.FIGURES) == [module.EXPERIMENT]
-        draw, describe = module.FIGURES[module.EXPERIMENT]
-        save_figure(draw(summary, **extras), tmp_path / "f.pdf", tmp_path / "f.png")
+        (entry,) = registry.get(module.EXPERIMENT).figures
+        draw, describe = getattr(module, entry.draw), getattr(module, entry.caption)
+        data = ExperimentData(summary)
+        save_figure(draw(data, ctx), tmp_path / "f.pdf", tmp_path / "f.png")
         assert (tmp_path / "f.png").stat().st_size > 0
-        text = describe(summary, **extras)
-        assert "1 diverged" in text and "triangular" in text
+        text = describe(data, ctx)
+        assert text.startswith(f"{module.EXPERIMENT} (E4): ")
+        assert "1 diverged" in text and "triangular" in text and "200 validation points" in text

@@ -1,19 +1,29 @@
 """The ensemble invariant: runs trained together give the same numbers as each trained alone,
-including runs that stop early at different checks and a run that diverges."""
+including runs that stop early at different checks and a run that diverges, for every method
+(the VAE in each decoder-variance mode, and the toy method with per-run learning rates, a
+plateau schedule, labels and no validation split)."""
 
 import math
 
 import pytest
 import torch
-from helpers import e1_data
+from helpers import e1_data, vae_run, vae_training
+from test_method_toy import TOY_TRAIN, ToyAutoencoder, toy_dataset, toy_runs
 
 from identvae.data import datasets
 from identvae.models.vae import VAEConfig
-from identvae.train.ensemble import RunSpec, TrainConfig, train_ensemble
+from identvae.train.ensemble import train_ensemble
 
 DATA = e1_data(800)
 MODEL = VAEConfig(obs_dim=3, latent_dim=3, prior="uniform")
-TRAIN = TrainConfig(lr=3e-3, batch_size=64, max_epochs=8, val_every=1, patience=2)
+METHOD, TRAIN = vae_training(MODEL, lr=3e-3, batch_size=64, max_epochs=8, val_every=1, patience=2)
+OPTS = {"device": "cpu", "progress": False}
+
+RUNS = [
+    vae_run("a", "seed=1", model_seed=11, gamma2=1e1),
+    vae_run("b", "seed=2", model_seed=12, gamma2=1e3),
+    vae_run("c", "seed=1", model_seed=13, gamma2=1e5, beta=2.0),
+]
 
 
 @pytest.fixture(scope="module")
@@ -21,11 +31,25 @@ def data():
     return {"seed=1": datasets.generate(DATA, 1), "seed=2": datasets.generate(DATA, 2)}
 
 
-RUNS = [
-    RunSpec("a", "seed=1", model_seed=11, gamma2=1e1),
-    RunSpec("b", "seed=2", model_seed=12, gamma2=1e3),
-    RunSpec("c", "seed=1", model_seed=13, gamma2=1e5, beta=2.0),
-]
+def vae_case(mode: str, data):
+    model = VAEConfig(obs_dim=3, latent_dim=3, prior="uniform", decoder_variance=mode)
+    method, train = vae_training(
+        model, lr=1e-2, batch_size=64, max_epochs=8, val_every=1, patience=1
+    )
+    # a run that diverges at epoch 1 leaves the stack (its learned gamma2 and Adam state too)
+    return method, train, [*RUNS, vae_run("bad", "seed=1", model_seed=99, gamma2=3e38)], data
+
+
+def toy_case(_):
+    return ToyAutoencoder(), TOY_TRAIN, toy_runs(), {f"seed={s}": toy_dataset(s) for s in (1, 2)}
+
+
+CASES = {
+    "vae-fixed": lambda data: vae_case("fixed", data),
+    "vae-learned": lambda data: vae_case("learned", data),
+    "vae-mle": lambda data: vae_case("mle", data),
+    "toy": toy_case,
+}
 
 
 def assert_same_run(together, alone):
@@ -34,6 +58,7 @@ def assert_same_run(together, alone):
     assert together.stopped_early == alone.stopped_early
     assert len(together.history) == len(alone.history)
     for row_t, row_a in zip(together.history, alone.history, strict=True):
+        assert row_t.keys() == row_a.keys()
         for key in row_a:
             if key == "wall_time_s":
                 continue
@@ -42,29 +67,31 @@ def assert_same_run(together, alone):
                 assert math.isnan(t), key
             else:
                 assert t == pytest.approx(a, rel=1e-4, abs=1e-5), key
+    if alone.best is None:  # diverged before its first check
+        assert together.best is None and together.state is None
+        return
     assert together.best["epoch"] == alone.best["epoch"]
     for key, value in alone.state.items():
         torch.testing.assert_close(together.state[key], value, rtol=1e-4, atol=1e-6)
 
 
-def test_runs_trained_together_match_runs_trained_alone(data):
-    together = train_ensemble(MODEL, TRAIN, RUNS, data, device="cpu", progress=False)
-    for spec, result in zip(RUNS, together, strict=True):
-        alone = train_ensemble(MODEL, TRAIN, [spec], data, device="cpu", progress=False)[0]
+@pytest.mark.parametrize("case", CASES)
+def test_runs_trained_together_match_runs_trained_alone(data, case):
+    method, train, runs, case_data = CASES[case](data)
+    together = train_ensemble(method, train, runs, case_data, **OPTS)
+    for spec, result in zip(runs, together, strict=True):
+        alone = train_ensemble(method, train, [spec], case_data, **OPTS)[0]
         assert_same_run(result, alone)
-    # The runs are not trivially identical: different seeds and gamma2 give different models.
-    assert together[0].best["val_neg_elbo"] != together[2].best["val_neg_elbo"]
+    key = method.selection_key
+    # The runs are not trivially identical: different seeds and settings give different models,
+    # and they leave the stack at different epochs.
+    assert together[0].best[key] != together[2].best[key]
+    assert len({r.epochs_trained for r in together}) > 1
 
 
 def test_early_stopped_runs_leave_the_ensemble_at_different_checks(data):
-    results = train_ensemble(
-        MODEL,
-        TrainConfig(lr=1e-2, max_epochs=30, val_every=1, patience=1),
-        RUNS,
-        data,
-        device="cpu",
-        progress=False,
-    )
+    _, train = vae_training(MODEL, lr=1e-2, max_epochs=30, val_every=1, patience=1)
+    results = train_ensemble(METHOD, train, RUNS, data, **OPTS)
     stopped = [r.epochs_trained for r in results if r.stopped_early]
     assert stopped, "expected some run to stop early with patience 1"
     assert all(len(r.history) == r.epochs_trained for r in results)
@@ -72,15 +99,16 @@ def test_early_stopped_runs_leave_the_ensemble_at_different_checks(data):
 
 
 # val_every=3: the run diverges between checks, which must not add a check for the others.
-@pytest.mark.parametrize("train", [TRAIN, TrainConfig(lr=3e-3, max_epochs=8, val_every=3)])
-def test_a_diverging_run_is_marked_and_does_not_touch_the_others(data, train):
-    bad = RunSpec("bad", "seed=1", model_seed=99, gamma2=3e38)
+@pytest.mark.parametrize("val_every", [1, 3])
+def test_a_diverging_run_is_marked_and_does_not_touch_the_others(data, val_every):
+    _, train = vae_training(MODEL, lr=3e-3, max_epochs=8, val_every=val_every, patience=2)
+    bad = vae_run("bad", "seed=1", model_seed=99, gamma2=3e38)
     runs = [RUNS[0], bad, RUNS[1]]
-    results = train_ensemble(MODEL, train, runs, data, device="cpu", progress=False)
+    results = train_ensemble(METHOD, train, runs, data, **OPTS)
     assert results[1].status == "diverged"
     assert results[1].epochs_trained == 1  # it stopped updating at the first non-finite epoch
     assert [row["epoch"] for row in results[1].history] == [1]
     for spec, result in ((RUNS[0], results[0]), (RUNS[1], results[2])):
-        alone = train_ensemble(MODEL, train, [spec], data, device="cpu", progress=False)[0]
+        alone = train_ensemble(METHOD, train, [spec], data, **OPTS)[0]
         assert result.status == "ok"
         assert_same_run(result, alone)

@@ -5,24 +5,27 @@ import math
 
 import pytest
 import torch
-from helpers import e1_data
+from helpers import e1_data, vae_run, vae_training
+from test_method_toy import TOY_TRAIN, ToyAutoencoder, toy_dataset, toy_runs
 
 import identvae.train.ensemble as ensemble
 from identvae.data import datasets
 from identvae.io import ArtifactError
 from identvae.models.vae import VAEConfig
 from identvae.train.checkpoint import load_weights
-from identvae.train.ensemble import RunSpec, TrainConfig, train_ensemble
+from identvae.train.ensemble import train_ensemble
 
 MODEL = VAEConfig(obs_dim=3, latent_dim=3, prior="uniform")
 # patience 1 and a high learning rate: runs stop at different checks, some before the interruption
-TRAIN = TrainConfig(lr=1e-2, batch_size=64, max_epochs=14, val_every=1, patience=1)
+METHOD, TRAIN = vae_training(MODEL, lr=1e-2, batch_size=64, max_epochs=14, val_every=1, patience=1)
 RUNS = [
-    RunSpec("a", "seed=1", model_seed=11, gamma2=1e1),
-    RunSpec("b", "seed=2", model_seed=12, gamma2=1e3),
-    RunSpec("c", "seed=1", model_seed=13, gamma2=1e5, beta=2.0),
-    RunSpec("d", "seed=2", model_seed=14, gamma2=1e2),
+    vae_run("a", "seed=1", model_seed=11, gamma2=1e1),
+    vae_run("b", "seed=2", model_seed=12, gamma2=1e3),
+    vae_run("c", "seed=1", model_seed=13, gamma2=1e5, beta=2.0),
+    vae_run("d", "seed=2", model_seed=14, gamma2=1e2),
 ]
+# A run that diverges at epoch 1 and leaves the stack before the interruption.
+BAD = vae_run("bad", "seed=1", model_seed=99, gamma2=3e38)
 STOP_AFTER = 4  # epochs completed before the simulated kill
 REAL_TRAIN_EPOCH = ensemble.train_epoch
 OPTS = {"device": "cpu", "progress": False}
@@ -34,9 +37,28 @@ def data():
     return {"seed=1": datasets.generate(cfg, 1), "seed=2": datasets.generate(cfg, 2)}
 
 
+def vae_case(mode, data):
+    model = VAEConfig(obs_dim=3, latent_dim=3, prior="uniform", decoder_variance=mode)
+    method, train = vae_training(model, lr=1e-2, max_epochs=14, val_every=1, patience=1)
+    return method, train, [*RUNS, BAD], data
+
+
+CASES = {
+    "vae-fixed": lambda data: (METHOD, TRAIN, RUNS, data),
+    "vae-learned": lambda data: vae_case("learned", data),
+    "vae-mle": lambda data: vae_case("mle", data),
+    "toy": lambda _: (
+        ToyAutoencoder(),
+        TOY_TRAIN,
+        toy_runs(),
+        {f"seed={s}": toy_dataset(s) for s in (1, 2)},
+    ),
+}
+
+
 @pytest.fixture(scope="module")
 def uninterrupted(data):
-    return train_ensemble(MODEL, TRAIN, RUNS, data, **OPTS)
+    return train_ensemble(METHOD, TRAIN, RUNS, data, **OPTS)
 
 
 class Killed(BaseException):
@@ -69,45 +91,53 @@ def assert_identical(resumed, full):
                 continue
             same = (math.isnan(row_f[key]) and math.isnan(row_r[key])) or row_r[key] == row_f[key]
             assert same, (key, row_r[key], row_f[key])
+    if full.best is None:  # diverged before its first check
+        assert resumed.best is None and resumed.state is None
+        return
     assert resumed.best["epoch"] == full.best["epoch"]
     for key, value in full.state.items():
         assert torch.equal(resumed.state[key], value), key
 
 
+@pytest.mark.parametrize("case", CASES)
 def test_a_killed_job_resumes_from_its_checkpoint_and_ends_identical(
-    data, uninterrupted, tmp_path, monkeypatch
+    data, case, tmp_path, monkeypatch
 ):
-    epochs_needed = max(r.epochs_trained for r in uninterrupted)
-    stopped_before = [r for r in uninterrupted if r.epochs_trained <= STOP_AFTER]
-    stopped_after = [r for r in uninterrupted if r.epochs_trained > STOP_AFTER]
-    # The case is only interesting if the kill falls between the runs' early stops.
+    method, train, runs, case_data = CASES[case](data)
+    full_run = train_ensemble(method, train, runs, case_data, **OPTS)
+    epochs_needed = max(r.epochs_trained for r in full_run)
+    stopped_before = [r for r in full_run if r.epochs_trained <= STOP_AFTER]
+    stopped_after = [r for r in full_run if r.epochs_trained > STOP_AFTER]
+    # The case is only interesting if the kill falls between the runs' stops.
     assert stopped_before and stopped_after
 
     ckpt = tmp_path / "chunk000.pt"
     count_epochs(monkeypatch, kill_after=STOP_AFTER)
     with pytest.raises(Killed):
-        train_ensemble(MODEL, TRAIN, RUNS, data, **OPTS, checkpoint=ckpt, checkpoint_every_s=0)
+        train_ensemble(
+            method, train, runs, case_data, **OPTS, checkpoint=ckpt, checkpoint_every_s=0
+        )
     assert ckpt.exists()
 
     calls = count_epochs(monkeypatch)
     resumed = train_ensemble(
-        MODEL, TRAIN, RUNS, data, **OPTS, checkpoint=ckpt, checkpoint_every_s=0
+        method, train, runs, case_data, **OPTS, checkpoint=ckpt, checkpoint_every_s=0
     )
     assert len(calls) == epochs_needed - STOP_AFTER  # continued, did not start again at epoch 1
-    for res, full in zip(resumed, uninterrupted, strict=True):
+    for res, full in zip(resumed, full_run, strict=True):
         assert_identical(res, full)
 
 
 def test_a_checkpoint_of_other_settings_is_not_resumed(data, uninterrupted, tmp_path, monkeypatch):
     ckpt = tmp_path / "chunk000.pt"
     count_epochs(monkeypatch, kill_after=2)
-    other = [RunSpec("a", "seed=1", model_seed=11, gamma2=2e1), *RUNS[1:]]
+    other = [vae_run("a", "seed=1", model_seed=11, gamma2=2e1), *RUNS[1:]]
     with pytest.raises(Killed):
-        train_ensemble(MODEL, TRAIN, other, data, **OPTS, checkpoint=ckpt, checkpoint_every_s=0)
+        train_ensemble(METHOD, TRAIN, other, data, **OPTS, checkpoint=ckpt, checkpoint_every_s=0)
 
     calls = count_epochs(monkeypatch)
     results = train_ensemble(
-        MODEL, TRAIN, RUNS, data, **OPTS, checkpoint=ckpt, checkpoint_every_s=0
+        METHOD, TRAIN, RUNS, data, **OPTS, checkpoint=ckpt, checkpoint_every_s=0
     )
     assert len(calls) == max(r.epochs_trained for r in uninterrupted)
     for res, full in zip(results, uninterrupted, strict=True):
@@ -118,7 +148,7 @@ def test_a_corrupt_checkpoint_is_named(data, tmp_path):
     ckpt = tmp_path / "chunk000.pt"
     ckpt.write_bytes(b"PK\x03\x04 truncated")
     with pytest.raises(ArtifactError, match="chunk000.pt"):
-        train_ensemble(MODEL, TRAIN, RUNS, data, **OPTS, checkpoint=ckpt)
+        train_ensemble(METHOD, TRAIN, RUNS, data, **OPTS, checkpoint=ckpt)
 
 
 def test_model_file_round_trip_and_corruption(uninterrupted, tmp_path):

@@ -5,15 +5,15 @@ import json
 import numpy as np
 import pytest
 import torch
-from helpers import e1_data
+from helpers import e1_data, vae_run, vae_training
 
 from identvae.data import datasets
-from identvae.experiments.etg_moebius_gamma import gamma_table
+from identvae.experiments.etg.moebius_gamma import gamma_table
 from identvae.io import ArtifactError
 from identvae.models.vae import VAEConfig
 from identvae.summary import summarise
 from identvae.train.chunk import write_run
-from identvae.train.ensemble import RunResult, RunSpec, TrainConfig, train_ensemble
+from identvae.train.ensemble import RunResult, train_ensemble
 
 DATA = e1_data(600)
 
@@ -21,13 +21,12 @@ DATA = e1_data(600)
 @pytest.fixture(scope="module")
 def runs_dir(tmp_path_factory):
     runs = [
-        RunSpec("gamma2=10_seed=1", "d", 1, 10.0),
-        RunSpec("gamma2=10_seed=2", "d", 2, 10.0),
-        RunSpec("gamma2=inf_seed=3", "d", 3, 3e38),  # diverges at once
+        vae_run("gamma2=10_seed=1", "d", 1, 10.0),
+        vae_run("gamma2=10_seed=2", "d", 2, 10.0),
+        vae_run("gamma2=inf_seed=3", "d", 3, 3e38),  # diverges at once
     ]
     results = train_ensemble(
-        VAEConfig(3, 3),
-        TrainConfig(max_epochs=2, val_every=1),
+        *vae_training(VAEConfig(3, 3), max_epochs=2, val_every=1),
         runs,
         {"d": datasets.generate(DATA, 1)},
         device="cpu",
@@ -38,7 +37,7 @@ def runs_dir(tmp_path_factory):
         config = {
             "data": DATA,
             "model": {"prior": "uniform", "latent_dim": 3},
-            "train": {"gamma2": spec.gamma2, "beta": 1.0},
+            "train": {"gamma2": spec.settings["gamma2"], "beta": 1.0},
             "model_seed": spec.model_seed,
         }
         write_run(out / spec.run_id, config | {"data_seed": 1}, result)
@@ -84,7 +83,7 @@ def test_rewriting_a_run_replaces_it_whole(runs_dir, tmp_path):
     target = copy / "gamma2=10_seed=1"
     (target / "stale.txt").write_text("from an older run")
     diverged = copy / "gamma2=inf_seed=3"
-    result = RunResult(spec=RunSpec("gamma2=10_seed=1", "d", 1, 10.0), status="diverged")
+    result = RunResult(spec=vae_run("gamma2=10_seed=1", "d", 1, 10.0), status="diverged")
     write_run(target, json.loads((diverged / "config.json").read_text()), result)
     assert not (target / "stale.txt").exists()
     assert json.loads((target / "final.json").read_text())["status"] == "diverged"

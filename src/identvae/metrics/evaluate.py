@@ -100,7 +100,7 @@ def selected_check_metrics(
     sources: torch.Tensor,
     gamma2: torch.Tensor,
     generators: list[torch.Generator],
-    gap: GapSettings | None = None,
+    gap: GapSettings,
 ) -> list[dict[str, float]]:
     """Metrics too costly for every check, computed once per run with its weights at the
     selected check (the trainer adds them to that check's history row). With the decoder fixed
@@ -109,7 +109,6 @@ def selected_check_metrics(
     [R, N, n], in float64; otherwise there are none. One dict per run."""
     if cfg.decoder != "true_mixing":
         return [{} for _ in generators]
-    gap = gap or GapSettings()
     dev = sources.device
     enc = {k: v.double() for k, v in params.items() if is_trainable(k)}
     mix = {k: v.double() for k, v in mixing_params(params).items()}

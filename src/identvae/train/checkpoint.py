@@ -21,7 +21,7 @@ import torch
 
 from identvae.io import ArtifactError, atomic_path
 
-FORMAT = 1
+FORMAT = 2  # 2: the stack (per-run lr, schedule state, optimiser under "opt")
 
 
 def fingerprint(settings: Any) -> str:

@@ -18,46 +18,50 @@ import torch
 
 import identvae
 from identvae.data import datasets
+from identvae.experiments import registry
 from identvae.io import write_json
-from identvae.metrics.elbo_gap import GapSettings
+from identvae.methods.base import Method
+from identvae.methods.etg_vae import EtgVAE
 from identvae.metrics.mixing import mixing_contrasts
 from identvae.models.vae import VAEConfig
 from identvae.train.ensemble import RunResult, RunSpec, TrainConfig, resolve_device, train_ensemble
 
 
 def model_config(spec: dict[str, Any], obs_dim: int) -> VAEConfig:
-    """The VAE of a chunk spec. ``model.decoder`` (default "mlp") may be "true_mixing": the
-    decoder is then fixed to the true mixing of each run's dataset (``data.mixing``).
-    ``model.decoder_variance`` (default "fixed") may be "learned" or "mle"."""
+    """The VAE of a validated chunk spec (the schema fills every default). ``model.decoder`` may
+    be "true_mixing": the decoder is then fixed to the true mixing of each run's dataset."""
     m = spec["model"]
-    decoder = m.get("decoder", "mlp")
+    decoder = m["decoder"]
     return VAEConfig(
         obs_dim=obs_dim,
         latent_dim=m["latent_dim"],
         prior=m["prior"],
         n_layers=m["n_layers"],
         hidden_factor=m["hidden_factor"],
-        beta_learned=m.get("beta_learned", False),
+        beta_learned=m["beta_learned"],
         decoder=decoder,
         mixing=spec["data"]["mixing"] if decoder == "true_mixing" else None,
+        # deliberately without a schema default: unset means "fixed" (see the schema)
         decoder_variance=m.get("decoder_variance", "fixed"),
     )
 
 
+def etg_vae(spec: dict[str, Any], obs_dim: int) -> EtgVAE:
+    return EtgVAE.from_settings(model_config(spec, obs_dim), spec["train"])
+
+
+#: How each method of the registry is built from a validated chunk spec.
+METHOD_BUILDERS = {"etg_vae": etg_vae}
+
+
+def method(spec: dict[str, Any], obs_dim: int) -> Method:
+    """The training method of a validated chunk spec: the one its experiment's registry entry
+    names."""
+    return METHOD_BUILDERS[registry.get(spec["experiment"]).method](spec, obs_dim)
+
+
 def train_config(spec: dict[str, Any]) -> TrainConfig:
-    t = spec["train"]
-    return TrainConfig(
-        lr=t["lr"],
-        batch_size=t["batch_size"],
-        max_epochs=t["max_epochs"],
-        val_every=t["val_every"],
-        patience=t["patience"],
-        metric_batch_size=t.get("metric_batch_size", 64),
-        gap_points=t.get("gap_points", GapSettings.points),
-        gap_elbo_samples=t.get("gap_elbo_samples", GapSettings.elbo_samples),
-        gap_is_samples=t.get("gap_is_samples", GapSettings.is_samples),
-        gap_newton_steps=t.get("gap_newton_steps", GapSettings.newton_steps),
-    )
+    return TrainConfig.from_settings(spec["train"])
 
 
 def write_run(
@@ -118,15 +122,16 @@ def run_chunk(
     torch.set_num_threads(threads)
     loaded = {data_id: datasets.load(path) for data_id, path in data_paths.items()}
     obs_dim = next(iter(loaded.values())).observations.shape[1]
-    model_cfg, train_cfg = model_config(spec, obs_dim), train_config(spec)
     runs = [
-        RunSpec(r["run_id"], r["data_id"], r["model_seed"], r["gamma2"], r["beta"])
+        RunSpec(
+            r["run_id"], r["data_id"], r["model_seed"], {"gamma2": r["gamma2"], "beta": r["beta"]}
+        )
         for r in spec["runs"]
     ]
     dev = resolve_device(device)
     results = train_ensemble(
-        model_cfg,
-        train_cfg,
+        method(spec, obs_dim),
+        train_config(spec),
         runs,
         loaded,
         device=str(dev),

@@ -1,26 +1,22 @@
-"""The ensemble trainer: R VAE runs trained at once in one process.
+"""The ensemble trainer: R runs of one method trained at once in one process.
 
-Parameters are stacked along a leading run axis and every run has its own generator (initial
-weights, minibatch order, reparameterisation noise), its own gamma2 and beta, its own dataset, its
-own early stopping and its own best checkpoint. Adam is elementwise and each run's loss depends only
-on its own parameters, so the runs stay mathematically independent: training R runs together gives
-the same numbers as training each alone. Runs that stop (early stopping or divergence) are removed
-from the stacked tensors, so they cost nothing afterwards and never change again.
+Parameters are stacked along a leading run axis and every run has its own generators (initial
+weights, minibatch order and noise; evaluation), its own per-run settings, learning rate and
+dataset, its own early stopping and its own selected check. The optimiser is elementwise and each
+run's loss depends only on its own parameters, so training R runs together gives the same
+numbers as training each alone. Runs that stop (early stopping or divergence) leave the stack.
 
-With the decoder fixed to the true mixing (``VAEConfig.decoder="true_mixing"``, E4) the runs'
-mixing parameters are stacked like weights but never optimised, and after training each finished
-run gets the ELBO-gap metrics at its selected check (:func:`selected_check_metrics`).
-
-A learned decoder precision (``decoder_variance="learned"``) is one more stacked parameter; with
-``decoder_variance="mle"`` each run's gamma2 is set at every validation check to that check's
-``gamma2_mle`` for the following epochs."""
+The method (``identvae.methods.base.Method``) gives the parameters, loss, check metrics and
+optimiser; this module is the loop: resume, then per epoch step -> check -> select, drop the
+finished rows, checkpoint."""
 
 from __future__ import annotations
 
 import math
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -29,37 +25,27 @@ import torch
 from tqdm import tqdm
 
 from identvae.data.datasets import Dataset
-from identvae.metrics.elbo_gap import GapSettings
-from identvae.metrics.evaluate import evaluate_vae, selected_check_metrics
-from identvae.models.ensemble import Params, run_state_dict
-from identvae.models.vae import VAEConfig, init_vae, is_trainable, neg_elbo
+from identvae.methods.base import Batch, Method, Params, Part, Settings
+from identvae.models.ensemble import run_state_dict
 from identvae.train.checkpoint import fingerprint, load_checkpoint, save_checkpoint
+from identvae.train.data import stack_part
+from identvae.train.stack import Stack
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Settings shared by every run of an ensemble."""
+    """Loop settings shared by every run of an ensemble (defaults: the config schema)."""
 
-    lr: float = 1e-3
-    batch_size: int = 64
-    max_epochs: int = 400
-    val_every: int = 5
-    patience: int = 5
-    metric_batch_size: int = 64
-    # Cost bounds of the ELBO-gap metrics (only computed with a true-mixing decoder, E4).
-    gap_points: int = GapSettings.points
-    gap_elbo_samples: int = GapSettings.elbo_samples
-    gap_is_samples: int = GapSettings.is_samples
-    gap_newton_steps: int = GapSettings.newton_steps
+    lr: float  # the learning rate of runs that do not set their own
+    batch_size: int
+    max_epochs: int
+    val_every: int  # epochs between checks (and the last epoch)
+    patience: int  # checks without a better selection key before a run stops
 
-    @property
-    def gap(self) -> GapSettings:
-        return GapSettings(
-            points=self.gap_points,
-            elbo_samples=self.gap_elbo_samples,
-            is_samples=self.gap_is_samples,
-            newton_steps=self.gap_newton_steps,
-        )
+    @classmethod
+    def from_settings(cls, train: Mapping[str, Any]) -> TrainConfig:
+        """The loop settings of a validated ``train`` section (other keys are the method's)."""
+        return cls(**{f.name: train[f.name] for f in fields(cls)})
 
 
 @dataclass(frozen=True)
@@ -69,8 +55,8 @@ class RunSpec:
     run_id: str
     data_id: str
     model_seed: int
-    gamma2: float
-    beta: float = 1.0
+    settings: dict[str, float] = field(default_factory=dict)  # the method's, e.g. gamma2, beta
+    lr: float | None = None  # None: TrainConfig.lr
 
 
 @dataclass
@@ -84,9 +70,33 @@ class RunResult:
     stopped_early: bool = False
     bad_checks: int = 0
 
-    @property
-    def best_val(self) -> float:
-        return self.best["val_neg_elbo"] if self.best else math.inf
+
+# What a checkpoint keeps of each RunResult.
+_RESUMED_FIELDS = (
+    "status",
+    "history",
+    "best",
+    "state",
+    "epochs_trained",
+    "stopped_early",
+    "bad_checks",
+)
+
+
+@dataclass
+class _Chunk:
+    """The fixed inputs of one training job."""
+
+    method: Method
+    cfg: TrainConfig
+    runs: list[RunSpec]
+    data_ids: list[str]  # sorted; a run's dataset index points into it
+    train: Part
+    check: Part  # the part the checks read (the train part itself without a validation split)
+    gens: list[tuple[torch.Generator, torch.Generator]]  # (training, evaluation) per run
+    results: list[RunResult]
+    settings_hash: str
+    t0: float = 0.0  # perf_counter at (virtual) training start, for wall_time_s
 
 
 def run_generators(seed: int) -> tuple[torch.Generator, torch.Generator]:
@@ -102,99 +112,25 @@ def resolve_device(device: str = "auto") -> torch.device:
     return torch.device(device)
 
 
-def _stack_part(datasets: list[Dataset], part: str) -> tuple[torch.Tensor, torch.Tensor]:
-    pairs = [ds.part(part) for ds in datasets]
-    sizes = {len(s) for s, _ in pairs}
-    if len(sizes) != 1:
-        raise ValueError(f"datasets of one ensemble must have equal {part} sizes, got {sizes}")
-    sources = torch.as_tensor(np.stack([s for s, _ in pairs]), dtype=torch.float32)
-    obs = torch.as_tensor(np.stack([x for _, x in pairs]), dtype=torch.float32)
-    return sources, obs
-
-
-class _Ensemble:
-    """The live, stacked state of the runs still training."""
-
-    def __init__(self, params: Params, lr: float, rows: list[int], **per_run: torch.Tensor):
-        self.lr = lr
-        self.params = {
-            k: v.detach().clone().requires_grad_(is_trainable(k)) for k, v in params.items()
-        }
-        self.opt = torch.optim.Adam(self.trainable(), lr=lr, foreach=True)
-        self.rows = rows  # index into the chunk's runs, per stacked row
-        self.per_run = per_run
-
-    def keep(self, keep_rows: list[int]) -> None:
-        """Drop the stacked rows not in keep_rows, optimiser state included."""
-        idx = torch.tensor(
-            [self.rows.index(r) for r in keep_rows], dtype=torch.long, device=self.device
-        )
-        adam = self.adam_state()
-        self.params = {
-            k: v.detach()[idx].clone().requires_grad_(is_trainable(k))
-            for k, v in self.params.items()
-        }
-        self.opt = torch.optim.Adam(self.trainable(), lr=self.lr, foreach=True)
-        self.set_adam_state(adam, idx)
-        self.per_run = {k: v[idx] for k, v in self.per_run.items()}
-        self.rows = list(keep_rows)
-
-    def trainable(self) -> list[torch.Tensor]:
-        """The optimised parameter tensors, in parameter order (a fixed true-mixing decoder's
-        ``mix.`` tensors are left out: they never change)."""
-        return [v for k, v in self.params.items() if is_trainable(k)]
-
-    def adam_state(self) -> list[dict[str, torch.Tensor] | None]:
-        """Adam's buffers per trainable tensor, in parameter order (None before the first
-        step)."""
-        return [dict(self.opt.state[p]) if p in self.opt.state else None for p in self.trainable()]
-
-    def set_adam_state(
-        self, states: list[dict[str, torch.Tensor] | None], idx: torch.Tensor | None = None
-    ) -> None:
-        """Install saved Adam buffers, keeping only the stacked rows ``idx`` if given."""
-        for param, st in zip(self.trainable(), states, strict=True):
-            if st is None:
-                continue
-            moments = {k: st[k] if idx is None else st[k][idx] for k in ("exp_avg", "exp_avg_sq")}
-            self.opt.state[param] = {"step": st["step"].clone()} | {
-                k: v.to(param.device).clone() for k, v in moments.items()
-            }
-
-    def state(self) -> dict[str, Any]:
-        """What a checkpoint needs to rebuild this ensemble (on the CPU)."""
-        return {
-            "rows": list(self.rows),
-            "params": {k: v.detach().cpu() for k, v in self.params.items()},
-            "adam": [
-                None if st is None else {k: v.detach().cpu() for k, v in st.items()}
-                for st in self.adam_state()
-            ],
-            "per_run": {k: v.cpu() for k, v in self.per_run.items()},
-        }
-
-    @classmethod
-    def from_state(cls, state: dict[str, Any], lr: float, dev: torch.device) -> _Ensemble:
-        ens = cls(
-            {k: v.to(dev) for k, v in state["params"].items()},
-            lr,
-            rows=list(state["rows"]),
-            **{k: v.to(dev) for k, v in state["per_run"].items()},
-        )
-        ens.set_adam_state(state["adam"])
-        return ens
-
-    @property
-    def device(self) -> torch.device:
-        return next(iter(self.params.values())).device
+def settings_tensors(runs: list[RunSpec], dev: torch.device) -> Settings:
+    """The runs' method settings as float32 tensors [R] (every run must set the same keys)."""
+    keys = {tuple(sorted(r.settings)) for r in runs}
+    if len(keys) > 1:
+        raise ValueError(f"runs of one ensemble must set the same settings, got {sorted(keys)}")
+    names = sorted(runs[0].settings) if runs else []
+    return {
+        k: torch.tensor([r.settings[k] for r in runs], dtype=torch.float32, device=dev)
+        for k in names
+    }
 
 
 def train_epoch(
-    model_cfg: VAEConfig,
+    method: Method,
     params: Params,
     opt: torch.optim.Optimizer,
-    x_train: torch.Tensor,
-    per_run: dict[str, torch.Tensor],
+    train: Part,
+    data: torch.Tensor,
+    settings: Settings,
     generators: list[torch.Generator],
     batch_size: int,
     max_steps: int | None = None,
@@ -202,29 +138,26 @@ def train_epoch(
     """One epoch (or its first ``max_steps`` minibatches) of all stacked runs; returns each run's
     mean training loss, on the device (reading it back is the caller's one sync per epoch).
 
-    x_train [datasets, N, d]; per_run holds gamma2, beta and the dataset index of each run. Each
-    run draws its minibatch order and noise for the whole epoch from its own generator."""
-    dev = x_train.device
-    n_train = x_train.shape[1]
+    ``data`` [R] is each run's dataset index into ``train``. Each run draws its minibatch order,
+    then its noise, for the whole epoch from its own generator."""
+    dev = train.x.device
+    n_train = train.size
     order = torch.stack([torch.randperm(n_train, generator=g) for g in generators]).to(dev)
-    noise = torch.stack(
-        [torch.randn(n_train, model_cfg.latent_dim, generator=g) for g in generators]
-    ).to(dev)
-    data_idx = per_run["data"][:, None]
+    draws = [method.epoch_noise(g, n_train) for g in generators]
+    noise = None if draws[0] is None else torch.stack(draws).to(dev)
+    data_idx = data[:, None]
     loss_sum = torch.zeros(len(generators), device=dev)
     seen = 0
     for step, start in enumerate(range(0, n_train, batch_size)):
         if step == max_steps:
             break
         idx = order[:, start : start + batch_size]
-        loss, _ = neg_elbo(
-            model_cfg,
-            params,
-            x_train[data_idx, idx],
-            noise[:, start : start + batch_size],
-            per_run["gamma2"],
-            per_run["beta"],
+        batch = Batch(
+            x=train.x[data_idx, idx],
+            noise=None if noise is None else noise[:, start : start + batch_size],
+            labels=None if train.labels is None else train.labels[data_idx, idx],
         )
+        loss = method.loss(params, batch, settings)
         opt.zero_grad(set_to_none=True)
         loss.sum().backward()
         opt.step()
@@ -233,19 +166,8 @@ def train_epoch(
     return loss_sum / seen
 
 
-_RESUMED_FIELDS = (
-    "status",
-    "history",
-    "best",
-    "state",
-    "epochs_trained",
-    "stopped_early",
-    "bad_checks",
-)
-
-
 def train_ensemble(
-    model_cfg: VAEConfig,
+    method: Method,
     train_cfg: TrainConfig,
     runs: list[RunSpec],
     datasets: dict[str, Dataset],
@@ -261,71 +183,15 @@ def train_ensemble(
     With ``checkpoint`` set, the whole training state is saved there at the end of an epoch once
     ``checkpoint_every_s`` seconds have passed since the last save, and a saved state for the same
     settings is resumed instead of starting at epoch 0. Resuming gives the same numbers as never
-    stopping (on the same device); only the ``wall_time_s`` column differs.
-
-    Metrics too costly for every check (E4's ELBO gap, with a true-mixing decoder) are computed
-    once per finished run after training, from its selected weights, and added to its selected
-    history row (and so to ``best``)."""
+    stopping (on the same device); only the ``wall_time_s`` column differs."""
     dev = resolve_device(device)
-    data_ids = sorted({r.data_id for r in runs})
-    missing = [d for d in data_ids if d not in datasets]
-    if missing:
-        raise KeyError(f"runs refer to datasets that were not given: {missing}")
-    ordered = [datasets[d] for d in data_ids]
-    _, x_train = _stack_part(ordered, "train")
-    val_sources, x_val = _stack_part(ordered, "val")
-    x_train, x_val, val_sources = x_train.to(dev), x_val.to(dev), val_sources.to(dev)
-    batch = train_cfg.batch_size
-
-    gens = [run_generators(r.model_seed) for r in runs]
-    results = [RunResult(spec=r) for r in runs]
-    settings_hash = fingerprint(
-        [
-            asdict(model_cfg),
-            asdict(train_cfg),
-            [asdict(r) for r in runs],
-            [(d.seed, d.config) for d in ordered],
-        ]
-    )
-    saved = load_checkpoint(checkpoint, settings_hash) if checkpoint else None
+    chunk = _prepare(method, train_cfg, runs, datasets, dev)
+    saved = load_checkpoint(checkpoint, chunk.settings_hash) if checkpoint else None
     if saved is None:
-        first_epoch, elapsed = 1, 0.0
-        mixings = None
-        if model_cfg.decoder == "true_mixing":
-            mixings = [
-                (datasets[r.data_id].mixing_name, datasets[r.data_id].mixing_params) for r in runs
-            ]
-        gamma2 = [r.gamma2 for r in runs]
-        params = init_vae(model_cfg, [g for g, _ in gens], mixings, gamma2)
-        ens = _Ensemble(
-            {k: v.to(dev) for k, v in params.items()},
-            train_cfg.lr,
-            rows=list(range(len(runs))),
-            gamma2=torch.tensor(gamma2, dtype=torch.float32, device=dev),
-            beta=torch.tensor([r.beta for r in runs], dtype=torch.float32, device=dev),
-            data=torch.tensor([data_ids.index(r.data_id) for r in runs], device=dev),
-        )
+        first_epoch, elapsed, stack = 1, 0.0, _start(chunk, datasets, dev)
     else:
-        first_epoch, elapsed = saved["epoch"] + 1, saved["elapsed_s"]
-        ens = _Ensemble.from_state(saved["ensemble"], train_cfg.lr, dev)
-        for res, fields in zip(results, saved["results"], strict=True):
-            for name in _RESUMED_FIELDS:
-                setattr(res, name, fields[name])
-        for pair, states in zip(gens, saved["generators"], strict=True):
-            for gen, st in zip(pair, states, strict=True):
-                gen.set_state(st)
+        first_epoch, elapsed, stack = _resume(chunk, saved, dev)
         print(f"{desc}: resumed from {checkpoint} after epoch {saved['epoch']}", file=sys.stderr)
-
-    def save(epoch: int) -> None:
-        state = {
-            "epoch": epoch,
-            "elapsed_s": time.perf_counter() - t0,
-            "ensemble": ens.state(),
-            "results": [{name: getattr(res, name) for name in _RESUMED_FIELDS} for res in results],
-            "generators": [[g.get_state() for g in pair] for pair in gens],
-        }
-        save_checkpoint(checkpoint, state, settings_hash)
-
     bar = tqdm(
         total=train_cfg.max_epochs,
         initial=first_epoch - 1,
@@ -335,116 +201,228 @@ def train_ensemble(
         disable=not progress,
         mininterval=2.0,
     )
-    t0 = time.perf_counter() - elapsed
+    chunk.t0 = time.perf_counter() - elapsed
     last_save = time.perf_counter()
     for epoch in range(first_epoch, train_cfg.max_epochs + 1):
-        if not ens.rows:
+        if not stack.rows:
             break
-        train_loss = train_epoch(
-            model_cfg,
-            ens.params,
-            ens.opt,
-            x_train,
-            ens.per_run,
-            [gens[r][0] for r in ens.rows],
-            batch,
-        ).cpu()
-        for r in ens.rows:
-            results[r].epochs_trained = epoch
-
-        diverged = [r for row, r in enumerate(ens.rows) if not torch.isfinite(train_loss[row])]
-        scheduled = epoch % train_cfg.val_every == 0 or epoch == train_cfg.max_epochs
-        if diverged and not scheduled:
-            # Record and drop them without a validation check: an extra check would draw from
-            # the other runs' evaluation streams and count against their patience (and reset
-            # an MLE gamma2), so they would no longer train as if alone.
-            for row, r in enumerate(ens.rows):
-                if r in diverged:
-                    results[r].status = "diverged"
-                    results[r].history.append(
-                        {
-                            "epoch": epoch,
-                            "train_neg_elbo": float(train_loss[row]),
-                            "wall_time_s": time.perf_counter() - t0,
-                        }
-                    )
-            ens.keep([r for r in ens.rows if r not in diverged])
-            diverged = []
-        if scheduled and ens.rows:
-            rows = evaluate_vae(
-                model_cfg,
-                ens.params,
-                x_val[ens.per_run["data"]],
-                val_sources[ens.per_run["data"]],
-                ens.per_run["gamma2"],
-                ens.per_run["beta"],
-                [gens[r][1] for r in ens.rows],
-                train_cfg.metric_batch_size,
-            )
-            stopped = []
-            for row, r in enumerate(ens.rows):
-                res = results[r]
-                metrics = {
-                    "epoch": epoch,
-                    "train_neg_elbo": float(train_loss[row]),
-                    **rows[row],
-                    "wall_time_s": time.perf_counter() - t0,
-                }
-                res.history.append(metrics)
-                if r in diverged or not math.isfinite(metrics["val_neg_elbo"]):
-                    res.status = "diverged"
-                    stopped.append(r)
-                    continue
-                if metrics["val_neg_elbo"] < res.best_val:
-                    res.best, res.bad_checks = metrics, 0
-                    res.state = run_state_dict(ens.params, row)
-                else:
-                    res.bad_checks += 1
-                    if res.bad_checks >= train_cfg.patience:
-                        res.status, res.stopped_early = "ok", True
-                        stopped.append(r)
-            if model_cfg.decoder_variance == "mle":
-                ens.per_run["gamma2"] = torch.tensor(
-                    [row["gamma2_mle"] for row in rows], dtype=torch.float32, device=dev
-                )
-            if stopped:
-                ens.keep([r for r in ens.rows if r not in stopped])
+        train_loss, lr = _step(chunk, stack, epoch)
+        diverged = [r for row, r in enumerate(stack.rows) if not torch.isfinite(train_loss[row])]
+        if _is_check_epoch(train_cfg, epoch):
+            metrics = _check(chunk, stack, epoch, train_loss, lr)
+            stopped = _select(chunk, stack, metrics, diverged)
+            stack.settings = method.after_check(metrics, stack.settings)
+            _drop(stack, stopped)
+        elif diverged:
+            # Record and drop them without a check: an extra check would draw from the other
+            # runs' evaluation streams and count against their patience (and reset an MLE
+            # gamma2), so they would no longer train as if alone.
+            _record_diverged(chunk, stack, epoch, train_loss, diverged)
+            _drop(stack, diverged)
         if checkpoint and time.perf_counter() - last_save >= checkpoint_every_s:
-            save(epoch)
+            _save(chunk, stack, epoch, checkpoint)
             last_save = time.perf_counter()
         bar.update(1)
-        bar.set_postfix(active=len(ens.rows), refresh=False)
+        bar.set_postfix(active=len(stack.rows), refresh=False)
     bar.close()
-    for res in results:
+    for res in chunk.results:
         if res.status == "running":
             res.status = "ok"
-    _add_selected_check_metrics(model_cfg, train_cfg, results, data_ids, val_sources, gens)
-    return results
+    _add_selected_check_metrics(chunk, dev)
+    return chunk.results
 
 
-def _add_selected_check_metrics(
-    model_cfg: VAEConfig,
-    train_cfg: TrainConfig,
-    results: list[RunResult],
-    data_ids: list[str],
-    val_sources: torch.Tensor,
-    gens: list[tuple[torch.Generator, torch.Generator]],
+def _prepare(
+    method: Method,
+    cfg: TrainConfig,
+    runs: list[RunSpec],
+    datasets: dict[str, Dataset],
+    dev: torch.device,
+) -> _Chunk:
+    data_ids = sorted({r.data_id for r in runs})
+    missing = [d for d in data_ids if d not in datasets]
+    if missing:
+        raise KeyError(f"runs refer to datasets that were not given: {missing}")
+    ordered = [datasets[d] for d in data_ids]
+    train = stack_part(ordered, "train", dev)
+    check = train if method.check_part == "train" else stack_part(ordered, method.check_part, dev)
+    settings_hash = fingerprint(
+        [
+            method.config(),
+            asdict(cfg),
+            [asdict(r) for r in runs],
+            [(d.seed, d.config) for d in ordered],
+        ]
+    )
+    return _Chunk(
+        method=method,
+        cfg=cfg,
+        runs=runs,
+        data_ids=data_ids,
+        train=train,
+        check=check,
+        gens=[run_generators(r.model_seed) for r in runs],
+        results=[RunResult(spec=r) for r in runs],
+        settings_hash=settings_hash,
+    )
+
+
+def _start(chunk: _Chunk, datasets: dict[str, Dataset], dev: torch.device) -> Stack:
+    """The stack at epoch 0: every run's initial parameters from its training generator."""
+    runs, method = chunk.runs, chunk.method
+    params = method.init_params(
+        [g for g, _ in chunk.gens], [datasets[r.data_id] for r in runs], [r.settings for r in runs]
+    )
+    lr = torch.tensor([chunk.cfg.lr if r.lr is None else r.lr for r in runs], dtype=torch.float64)
+    schedule = method.lr_schedule()
+    return Stack(
+        method,
+        {k: v.to(dev) for k, v in params.items()},
+        rows=list(range(len(runs))),
+        lr=lr,
+        settings=settings_tensors(runs, dev),
+        data=torch.tensor([chunk.data_ids.index(r.data_id) for r in runs], device=dev),
+        schedule=None if schedule is None else schedule.init_state(lr),
+    )
+
+
+def _resume(chunk: _Chunk, saved: dict[str, Any], dev: torch.device) -> tuple[int, float, Stack]:
+    """Restore results, generators and the stack from a checkpoint of the same settings."""
+    for res, saved_fields in zip(chunk.results, saved["results"], strict=True):
+        for name in _RESUMED_FIELDS:
+            setattr(res, name, saved_fields[name])
+    for pair, states in zip(chunk.gens, saved["generators"], strict=True):
+        for gen, st in zip(pair, states, strict=True):
+            gen.set_state(st)
+    return (
+        saved["epoch"] + 1,
+        saved["elapsed_s"],
+        Stack.from_state(chunk.method, saved["stack"], dev),
+    )
+
+
+def _save(chunk: _Chunk, stack: Stack, epoch: int, path: str | Path) -> None:
+    state = {
+        "epoch": epoch,
+        "elapsed_s": time.perf_counter() - chunk.t0,
+        "stack": stack.state(),
+        "results": [
+            {name: getattr(res, name) for name in _RESUMED_FIELDS} for res in chunk.results
+        ],
+        "generators": [[g.get_state() for g in pair] for pair in chunk.gens],
+    }
+    save_checkpoint(path, state, chunk.settings_hash)
+
+
+def _is_check_epoch(cfg: TrainConfig, epoch: int) -> bool:
+    return epoch % cfg.val_every == 0 or epoch == cfg.max_epochs
+
+
+def _step(chunk: _Chunk, stack: Stack, epoch: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Train one epoch, then step the runs' lr schedule (if any); return each run's mean
+    training loss [R] on the CPU and the learning rates [R] the epoch trained with."""
+    lr = stack.lr
+    train_loss = train_epoch(
+        chunk.method,
+        stack.params,
+        stack.opt,
+        chunk.train,
+        stack.data,
+        stack.settings,
+        [chunk.gens[r][0] for r in stack.rows],
+        chunk.cfg.batch_size,
+    ).cpu()
+    for r in stack.rows:
+        chunk.results[r].epochs_trained = epoch
+    stack.step_schedule(train_loss)
+    return train_loss, lr
+
+
+def _check(
+    chunk: _Chunk, stack: Stack, epoch: int, train_loss: torch.Tensor, lr: torch.Tensor
+) -> list[dict]:
+    """Evaluate every stacked run and append the check to its history (with the epoch's
+    learning rate when it is scheduled); return the metrics."""
+    metrics = chunk.method.evaluate(
+        stack.params,
+        chunk.check,
+        stack.data,
+        stack.settings,
+        [chunk.gens[r][1] for r in stack.rows],
+    )
+    scheduled = stack.schedule is not None
+    for row, r in enumerate(stack.rows):
+        chunk.results[r].history.append(
+            {
+                "epoch": epoch,
+                chunk.method.train_metric: float(train_loss[row]),
+                **({"lr": float(lr[row])} if scheduled else {}),
+                **metrics[row],
+                "wall_time_s": time.perf_counter() - chunk.t0,
+            }
+        )
+    return metrics
+
+
+def _select(chunk: _Chunk, stack: Stack, metrics: list[dict], diverged: list[int]) -> list[int]:
+    """Keep each run's best check and count its patience; return the runs that stop now."""
+    key = chunk.method.selection_key
+    stopped = []
+    for row, r in enumerate(stack.rows):
+        res, value = chunk.results[r], metrics[row][key]
+        if r in diverged or not math.isfinite(value):
+            res.status = "diverged"
+            stopped.append(r)
+        elif res.best is None or value < res.best[key]:
+            res.best, res.bad_checks = res.history[-1], 0
+            res.state = run_state_dict(stack.params, row)
+        else:
+            res.bad_checks += 1
+            if res.bad_checks >= chunk.cfg.patience:
+                res.status, res.stopped_early = "ok", True
+                stopped.append(r)
+    return stopped
+
+
+def _record_diverged(
+    chunk: _Chunk, stack: Stack, epoch: int, train_loss: torch.Tensor, diverged: list[int]
 ) -> None:
-    """Add the metrics computed only at the selected check (E4's ELBO gap; none for an MLP
-    decoder) to each finished run's selected history row, from its saved weights."""
-    chosen = [i for i, res in enumerate(results) if res.status == "ok" and res.state]
-    if not chosen or model_cfg.decoder == "mlp":
+    for row, r in enumerate(stack.rows):
+        if r in diverged:
+            chunk.results[r].status = "diverged"
+            chunk.results[r].history.append(
+                {
+                    "epoch": epoch,
+                    chunk.method.train_metric: float(train_loss[row]),
+                    "wall_time_s": time.perf_counter() - chunk.t0,
+                }
+            )
+
+
+def _drop(stack: Stack, finished: list[int]) -> None:
+    if finished:
+        stack.keep([r for r in stack.rows if r not in finished])
+
+
+def _add_selected_check_metrics(chunk: _Chunk, dev: torch.device) -> None:
+    """Add the metrics computed only at the selected check (e.g. E4's ELBO gap) to each finished
+    run's selected history row (and so to ``best``), from its saved weights."""
+    chosen = [i for i, res in enumerate(chunk.results) if res.status == "ok" and res.state]
+    if not chosen:
         return
-    dev = val_sources.device
-    states = [results[i].state for i in chosen]
+    states = [chunk.results[i].state for i in chosen]
     params = {k: torch.stack([st[k] for st in states]).to(dev) for k in states[0]}
-    data = [data_ids.index(results[i].spec.data_id) for i in chosen]
-    gamma2 = torch.tensor([results[i].spec.gamma2 for i in chosen], dtype=torch.float32)
-    rows = selected_check_metrics(
-        model_cfg, params, val_sources[data], gamma2, [gens[i][1] for i in chosen], train_cfg.gap
+    data = torch.tensor([chunk.data_ids.index(chunk.runs[i].data_id) for i in chosen], device=dev)
+    rows = chunk.method.selected_check_metrics(
+        params,
+        chunk.check,
+        data,
+        settings_tensors([chunk.runs[i] for i in chosen], dev),
+        [chunk.gens[i][1] for i in chosen],
     )
     for i, extra in zip(chosen, rows, strict=True):
-        res = results[i]
+        res = chunk.results[i]
+        # best and its history row are one dict until a checkpoint round trip copies them
         for row in res.history:
             if row["epoch"] == res.best["epoch"]:
                 row.update(extra)

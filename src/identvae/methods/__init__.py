@@ -1,0 +1,1 @@
+"""Training methods: what plugs into the one ensemble training loop (``identvae.train``)."""

@@ -1,0 +1,140 @@
+"""The MLP VAE of "Embrace the Gap" as a training method (see ``identvae.methods.base``).
+
+Model and loss are ``identvae.models.vae``, the check is ``identvae.metrics.evaluate``. Per-run
+settings are ``gamma2`` (decoder precision) and ``beta`` (KL weight). With
+``decoder_variance="mle"`` each run's gamma2 is set at every check to that check's
+``gamma2_mle`` for the following epochs (:meth:`EtgVAE.after_check`); with the decoder fixed to
+the true mixing (E4) each finished run gets the ELBO-gap metrics at its selected check."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+
+from identvae.data.datasets import Dataset
+from identvae.methods.base import Batch, Params, Part, Settings
+from identvae.metrics.elbo_gap import GapSettings
+from identvae.metrics.evaluate import evaluate_vae, selected_check_metrics
+from identvae.models import vae
+from identvae.models.vae import VAEConfig
+
+
+@dataclass(frozen=True)
+class EtgVAE:
+    """The VAE method: its architecture, the batch size of its batch metrics, and the cost bounds
+    of the selected-check ELBO-gap metrics (used only with a true-mixing decoder)."""
+
+    model: VAEConfig
+    metric_batch_size: int
+    gap: GapSettings
+
+    train_metric = "train_neg_elbo"
+    selection_key = "val_neg_elbo"
+    check_part = "val"
+
+    @classmethod
+    def from_settings(cls, model: VAEConfig, train: Mapping[str, Any]) -> EtgVAE:
+        """The method of ``model`` with the metric settings of a validated ``train`` section."""
+        gap = GapSettings(
+            points=train["gap_points"],
+            elbo_samples=train["gap_elbo_samples"],
+            is_samples=train["gap_is_samples"],
+            newton_steps=train["gap_newton_steps"],
+        )
+        return cls(model, train["metric_batch_size"], gap)
+
+    def config(self) -> dict[str, Any]:
+        return {"model": asdict(self.model), "metric_batch_size": self.metric_batch_size} | {
+            "gap": asdict(self.gap)
+        }
+
+    def init_params(
+        self,
+        generators: Sequence[torch.Generator],
+        datasets: Sequence[Dataset],
+        settings: Sequence[Mapping[str, float]],
+    ) -> Params:
+        mixings = None
+        if self.model.decoder == "true_mixing":
+            mixings = [(ds.mixing_name, ds.mixing_params) for ds in datasets]
+        gamma2 = [s["gamma2"] for s in settings]
+        return vae.init_vae(self.model, list(generators), mixings, gamma2)
+
+    def is_trainable(self, name: str) -> bool:
+        return vae.is_trainable(name)
+
+    def epoch_noise(self, generator: torch.Generator, n_train: int) -> torch.Tensor:
+        return torch.randn(n_train, self.model.latent_dim, generator=generator)
+
+    def loss(self, params: Params, batch: Batch, settings: Settings) -> torch.Tensor:
+        loss, _ = vae.neg_elbo(
+            self.model, params, batch.x, batch.noise, settings["gamma2"], settings["beta"]
+        )
+        return loss
+
+    def evaluate(
+        self,
+        params: Params,
+        part: Part,
+        data: torch.Tensor,
+        settings: Settings,
+        generators: Sequence[torch.Generator],
+    ) -> list[dict[str, float]]:
+        rows = part.rows(data)
+        return evaluate_vae(
+            self.model,
+            params,
+            rows.x,
+            rows.sources,
+            settings["gamma2"],
+            settings["beta"],
+            list(generators),
+            self.metric_batch_size,
+        )
+
+    def after_check(self, metrics: list[dict[str, float]], settings: Settings) -> Settings:
+        if self.model.decoder_variance != "mle":
+            return settings
+        gamma2 = torch.tensor(
+            [row["gamma2_mle"] for row in metrics],
+            dtype=torch.float32,
+            device=settings["gamma2"].device,
+        )
+        return settings | {"gamma2": gamma2}
+
+    def selected_check_metrics(
+        self,
+        params: Params,
+        part: Part,
+        data: torch.Tensor,
+        settings: Settings,
+        generators: Sequence[torch.Generator],
+    ) -> list[dict[str, float]]:
+        if self.model.decoder == "mlp":
+            return [{} for _ in generators]
+        return selected_check_metrics(
+            self.model,
+            params,
+            part.rows(data).sources,
+            settings["gamma2"].cpu(),
+            list(generators),
+            self.gap,
+        )
+
+    def representation(self, params: Params, x: torch.Tensor) -> torch.Tensor:
+        """The posterior mean in the prior's support (what ``mcc_full`` correlates)."""
+        return vae.to_latent(self.model, vae.encode(self.model, params, x)[0])
+
+    def make_optimizer(
+        self, tensors: list[torch.Tensor], lr: torch.Tensor
+    ) -> torch.optim.Optimizer:
+        # One shared constant rate: torch's foreach Adam (the numbers of all results so far).
+        if not bool((lr == lr[0]).all()):
+            raise ValueError("the VAE method trains the runs of one chunk at one learning rate")
+        return torch.optim.Adam(tensors, lr=float(lr[0]), foreach=True)
+
+    def lr_schedule(self) -> None:
+        return None

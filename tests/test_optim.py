@@ -1,0 +1,127 @@
+"""Per-run learning rates: the per-row Adam against torch's Adam, and the per-run plateau
+schedule against torch's ReduceLROnPlateau run once per run."""
+
+import pytest
+import torch
+
+from identvae.train.optim import RowAdam, RowPlateau
+
+SHAPES = [(3, 4, 5), (3, 1, 5), (3,)]  # stacked tensors [R, ...] of three runs
+
+
+def quadratic_losses(tensors, targets):
+    """A per-run loss [R] whose gradient differs between rows and over steps."""
+    loss = 0
+    for p, t in zip(tensors, targets, strict=True):
+        d = (p - t).reshape(len(p), -1)
+        loss = loss + (d**2 * (1 + d.abs())).sum(1)
+    return loss
+
+
+def start(seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    params = [torch.randn(*s, generator=gen, dtype=torch.float64) for s in SHAPES]
+    targets = [torch.randn(*s, generator=gen, dtype=torch.float64) for s in SHAPES]
+    return params, targets
+
+
+def run(opt_factory, params, targets, steps=30):
+    params = [p.clone().requires_grad_() for p in params]
+    opt = opt_factory(params)
+    for _ in range(steps):
+        loss = quadratic_losses(params, targets)
+        opt.zero_grad()
+        loss.sum().backward()
+        opt.step()
+    return [p.detach() for p in params]
+
+
+@pytest.mark.parametrize("foreach", [True, False])
+def test_row_adam_at_a_shared_rate_is_torch_adam(foreach):
+    params, targets = start()
+    ours = run(lambda ps: RowAdam(ps, torch.full((3,), 1e-2, dtype=torch.float64)), params, targets)
+    torch_adam = run(lambda ps: torch.optim.Adam(ps, lr=1e-2, foreach=foreach), params, targets)
+    for a, b, p0 in zip(ours, torch_adam, params, strict=True):
+        assert not torch.allclose(a, p0)  # it moved
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+
+
+def test_each_row_at_its_own_rate_is_a_single_row_adam_at_that_rate():
+    params, targets = start(1)
+    lrs = torch.tensor([1e-1, 3e-3, 1e-2], dtype=torch.float64)
+    together = run(lambda ps: RowAdam(ps, lrs), params, targets)
+    for r, lr in enumerate(lrs.tolist()):
+        alone = run(
+            lambda ps, lr=lr: torch.optim.Adam(ps, lr=lr),
+            [p[r : r + 1] for p in params],
+            [t[r : r + 1] for t in targets],
+        )
+        for a, b in zip(together, alone, strict=True):
+            torch.testing.assert_close(a[r : r + 1], b, rtol=1e-12, atol=1e-12)
+    # and the rates matter: rows at different rates end elsewhere than at a shared one
+    shared = run(
+        lambda ps: RowAdam(ps, torch.full((3,), 1e-2, dtype=torch.float64)), params, targets
+    )
+    assert not torch.allclose(together[0][0], shared[0][0])
+
+
+def test_set_lr_changes_the_step_size():
+    params, targets = start(2)
+    lrs = torch.tensor([1e-2, 1e-2, 1e-2], dtype=torch.float64)
+
+    def halved_after_ten(ps):
+        opt = RowAdam(ps, lrs)
+        opt.steps_done = 0
+        real_step = opt.step
+
+        def step():
+            opt.steps_done += 1
+            if opt.steps_done == 11:
+                opt.set_lr(torch.tensor([5e-3, 1e-2, 1e-2], dtype=torch.float64))
+            return real_step()
+
+        opt.step = step
+        return opt
+
+    changed = run(halved_after_ten, params, targets, steps=20)
+    plain = run(lambda ps: RowAdam(ps, lrs), params, targets, steps=20)
+    assert not torch.allclose(changed[0][0], plain[0][0])
+    torch.testing.assert_close(changed[0][1:], plain[0][1:], rtol=0, atol=0)
+
+
+LOSSES = [  # per-epoch losses of three runs: improving, plateauing, noisy, with a NaN
+    [5.0, 4.0, 4.0, 4.0, 3.9999, 3.0, 3.0, 3.0, 3.0, 2.0, 2.0, 2.0, 2.0, 2.0],
+    [1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0],
+    [3.0, 2.0, 2.5, float("nan"), 1.9, 2.1, 2.0, 1.99999, 1.5, 1.6, 1.7, 1.8, 1.4, 1.45],
+]
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{}, {"patience": 1, "factor": 0.5}, {"patience": 2, "cooldown": 2, "min_lr": 1e-3}],
+    ids=["torch-defaults", "patience1", "cooldown-minlr"],
+)
+def test_row_plateau_is_torch_reduce_lr_on_plateau_per_run(kwargs):
+    lr0 = [1e-2, 3e-2, 1e-1]
+    expected = []
+    for r, lr in enumerate(lr0):
+        opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=lr)
+        sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, **kwargs)
+        seq = []
+        for loss in LOSSES[r]:
+            sched.step(loss)
+            seq.append(opt.param_groups[0]["lr"])
+        expected.append(seq)
+
+    plateau = RowPlateau(**kwargs)
+    lr = torch.tensor(lr0, dtype=torch.float64)
+    state = plateau.init_state(lr)
+    got = [[] for _ in lr0]
+    for epoch in range(len(LOSSES[0])):
+        loss = torch.tensor([LOSSES[r][epoch] for r in range(3)], dtype=torch.float32)
+        lr = plateau.step(state, lr, loss)
+        for r in range(3):
+            got[r].append(float(lr[r]))
+    for r in range(3):
+        assert got[r] == pytest.approx(expected[r], rel=1e-12), r
+    assert any(seq[-1] < seq[0] for seq in expected)  # the sequences do reduce the rate
