@@ -1,0 +1,64 @@
+"""The reshaped house gives the numbers the code gave before it: every summary of the smoke
+preset, and the quick preset's E1, equal the summaries recorded by the old code
+(tests/data/before_house, see its README), every column but the wall time."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from helpers import ROOT, run_snakemake
+
+BEFORE = ROOT / "tests/data/before_house"
+E1 = "etg_moebius_gamma"
+pytestmark = pytest.mark.workflow
+
+
+def assert_same_summary(new: pd.DataFrame, old: pd.DataFrame, where: str) -> None:
+    """Same runs, same columns, same values (exactly for text, to float64 round-off for
+    numbers); ``wall_time_s`` is the one column allowed to differ."""
+    new, old = (t.sort_values("run_id", ignore_index=True) for t in (new, old))
+    missing = sorted(set(old.columns) - set(new.columns))
+    assert not missing, f"{where}: columns gone: {missing}"
+    assert new["run_id"].tolist() == old["run_id"].tolist(), where
+    for column in old.columns:
+        if column == "wall_time_s":
+            continue
+        a, b = new[column], old[column]
+        if pd.api.types.is_numeric_dtype(b) and pd.api.types.is_numeric_dtype(a):
+            np.testing.assert_allclose(
+                a.to_numpy(float),
+                b.to_numpy(float),
+                rtol=1e-12,
+                atol=0,
+                err_msg=f"{where}.{column}",
+            )
+        else:
+            assert a.astype(str).tolist() == b.astype(str).tolist(), f"{where}.{column}"
+
+
+@pytest.mark.parametrize("path", sorted((BEFORE / "smoke").glob("*.csv")), ids=lambda p: p.stem)
+def test_the_smoke_preset_gives_the_recorded_summaries(smoke, path):
+    new = pd.read_csv(smoke / path.stem / "summary.csv")
+    assert_same_summary(new, pd.read_csv(path), f"smoke {path.stem}")
+
+
+def test_the_quick_preset_e1_gives_the_recorded_summary(tmp_path):
+    """About 2.5 minutes on 2 cores: the quick preset's 25 E1 runs, every other experiment off."""
+    config = yaml.safe_load((ROOT / "config/config.yaml").read_text())
+    only_e1 = {"experiments": {n: {"enabled": False} for n in config["experiments"] if n != E1}}
+    (tmp_path / "e1only.yaml").write_text(yaml.safe_dump(only_e1))
+    proc = run_snakemake(
+        tmp_path, tmp_path / "e1only.yaml", "--cores", "2", f"results/{E1}/summary.csv"
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    new = pd.read_csv(tmp_path / "results" / E1 / "summary.csv")
+    assert_same_summary(new, pd.read_csv(BEFORE / "quick" / f"{E1}.csv"), "quick E1")
+
+
+def test_the_comparison_catches_a_changed_metric():
+    old = pd.read_csv(BEFORE / "quick" / f"{E1}.csv")
+    new = old.copy()
+    new.loc[3, "mcc_batch"] += 1e-9
+    with pytest.raises(AssertionError, match="mcc_batch"):
+        assert_same_summary(new, old, "quick E1")
+    assert_same_summary(old.assign(wall_time_s=0.0), old, "quick E1")
