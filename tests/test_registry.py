@@ -57,8 +57,10 @@ def test_each_experiment_module_has_the_contract(name):
     assert len(set(ids)) == len(ids)
 
 
-@pytest.mark.parametrize("name", sorted(registry.EXPERIMENTS))
+@pytest.mark.parametrize("name", sorted(p.stem for p in RECORDED.glob("*.csv")))
 def test_the_contract_runs_on_recorded_summaries(name):
+    """On the summaries recorded before the reshaping (an experiment added since has none: the
+    smoke run of the workflow tests exercises its contract end to end)."""
     module = load(name)
     ctx = module.context(SETTINGS[name])
     data = ExperimentData.from_paths({"summary": RECORDED / f"{name}.csv"})
