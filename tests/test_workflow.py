@@ -6,6 +6,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
+import yaml
 from helpers import ROOT, run_snakemake, workflow_config
 
 from identvae import sweeps
@@ -165,3 +166,27 @@ def test_identvae_runs_lists_every_run(smoke, capsys):
     for run_id in pd.read_csv(smoke / E1 / "summary.csv")["run_id"]:
         assert run_id in out
     assert "4 runs: 4 ok" in out
+
+
+def test_histories_hold_every_check_of_every_run(smoke):
+    summary = pd.read_csv(smoke / E1 / "summary.csv")
+    histories = pd.read_csv(smoke / E1 / "histories.csv")
+    assert sorted(histories["run_id"].unique()) == sorted(summary["run_id"])
+    for run_id, checks in histories.groupby("run_id"):
+        own = pd.read_csv(smoke / E1 / "runs" / run_id / "history.csv")
+        assert checks["check"].tolist() == list(range(1, len(own) + 1))
+        assert checks["epoch"].tolist() == own["epoch"].tolist()
+        assert checks["mcc_batch"].tolist() == pytest.approx(own["mcc_batch"].tolist())
+        row = summary[summary["run_id"] == run_id].iloc[0]
+        assert (checks["gamma2"] == row["gamma2"]).all()
+        assert (checks["status"] == row["status"]).all()
+
+
+def test_settings_yaml_holds_the_merged_validated_settings(smoke):
+    saved = yaml.safe_load((smoke / E1 / "settings.yaml").read_text())
+    assert saved["experiment"] == E1 and saved["preset"] == "smoke"
+    expected = workflow_config(SMOKE_PRESET)[E1]
+    assert saved["settings"] == expected
+    assert saved["settings"]["train"]["lr"] == 1e-3  # from the default config, not the preset
+    assert saved["settings"]["train"]["max_epochs"] == 4  # from the smoke preset
+    assert saved["settings"]["train"]["metric_batch_size"] == 64  # a schema default
