@@ -6,7 +6,7 @@ import pytest
 
 from identvae.experiments.inputs import ExperimentData
 from identvae.io import ArtifactError, write_json
-from identvae.summary import histories
+from identvae.summary import histories, summarise
 
 
 def test_declared_inputs_are_read_by_kind(tmp_path):
@@ -65,11 +65,12 @@ def _run(runs_dir, run_id, status, epochs):
 def test_histories_number_the_checks_and_keep_a_diverged_run(tmp_path):
     _run(tmp_path, "ok_run", "ok", [5, 10, 15])
     _run(tmp_path, "bad_run", "diverged", [5])
-    table = histories(tmp_path, ["ok_run", "bad_run"])
+    table = histories(tmp_path, summarise(tmp_path, ["ok_run", "bad_run"]))
     assert table["run_id"].tolist() == ["ok_run"] * 3 + ["bad_run"]
     assert table["check"].tolist() == [1, 2, 3, 1]
     assert table["epoch"].tolist() == [5, 10, 15, 5]
     assert table.loc[3, "status"] == "diverged"
     assert table.loc[3, "mcc_batch"] == pytest.approx(0.5)
-    with pytest.raises(ArtifactError, match="missing_run"):
-        histories(tmp_path, ["ok_run", "missing_run"])
+    (tmp_path / "ok_run" / "history.csv").unlink()
+    with pytest.raises(ArtifactError, match="ok_run/history.csv"):
+        histories(tmp_path, summarise(tmp_path, ["ok_run"]))

@@ -46,20 +46,16 @@ def read_run(run_dir: str | Path) -> dict:
 def summarise(runs_dir: str | Path, run_ids: list[str]) -> pd.DataFrame:
     """The summary of the named runs (every expected run must be present)."""
     runs_dir = Path(runs_dir)
-    _require(runs_dir, run_ids)
-    return pd.DataFrame([read_run(runs_dir / r) for r in run_ids])
-
-
-def _require(runs_dir: Path, run_ids: list[str]) -> None:
     absent = [r for r in run_ids if not (runs_dir / r).is_dir()]
     if absent:
         raise ArtifactError(f"{runs_dir}: expected run directories are missing: {absent}")
+    return pd.DataFrame([read_run(runs_dir / r) for r in run_ids])
 
 
-def read_history(run_dir: str | Path) -> pd.DataFrame:
-    """One run's checks, with its id, status, settings and the check's number (1, 2, ...)."""
-    run_dir = Path(run_dir)
-    path = run_dir / "history.csv"
+def read_history(run_dir: str | Path, run: pd.Series) -> pd.DataFrame:
+    """One run's checks, headed by its summary row's id, status and settings (``run``) and the
+    check's number (1, 2, ...)."""
+    path = Path(run_dir) / "history.csv"
     try:
         history = pd.read_csv(path)
     except FileNotFoundError:
@@ -68,18 +64,19 @@ def read_history(run_dir: str | Path) -> pd.DataFrame:
         history = pd.DataFrame()
     except (pd.errors.ParserError, UnicodeDecodeError) as err:
         raise ArtifactError(f"corrupt history {path}: {err}") from None
-    row = read_run(run_dir)
-    head = {k: row[k] for k in ("run_id", "status", *SETTING_COLUMNS, *sweeps.STRUCTURAL_KEYS)}
-    front = pd.DataFrame({k: [v] * len(history) for k, v in head.items()})
+    head = ("run_id", "status", *SETTING_COLUMNS, *sweeps.STRUCTURAL_KEYS)
+    front = pd.DataFrame({k: [run[k]] * len(history) for k in head})
     front["check"] = np.arange(1, len(history) + 1)
     return pd.concat([front, history.reset_index(drop=True)], axis=1)
 
 
-def histories(runs_dir: str | Path, run_ids: list[str]) -> pd.DataFrame:
-    """Every check of the named runs in one long table (one row per run and check)."""
+def histories(runs_dir: str | Path, summary: pd.DataFrame) -> pd.DataFrame:
+    """Every check of the summary's runs in one long table (one row per run and check)."""
     runs_dir = Path(runs_dir)
-    _require(runs_dir, run_ids)
-    return pd.concat([read_history(runs_dir / r) for r in run_ids], ignore_index=True)
+    return pd.concat(
+        [read_history(runs_dir / run.run_id, run) for _, run in summary.iterrows()],
+        ignore_index=True,
+    )
 
 
 def write_settings(path: str | Path, experiment: str, settings: dict, preset: str) -> None:

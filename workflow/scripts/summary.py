@@ -8,7 +8,7 @@ with to_log(snakemake.log[0]):
     with atomic_path(snakemake.output.summary, suffix=".csv") as tmp:
         table.to_csv(tmp, index=False)
     with atomic_path(snakemake.output.histories, suffix=".csv") as tmp:
-        histories(runs_dir, run_ids).to_csv(tmp, index=False)
+        histories(runs_dir, table).to_csv(tmp, index=False)
     write_settings(
         snakemake.output.settings,
         snakemake.wildcards.exp,
