@@ -1,5 +1,6 @@
-"""`snakemake --report` builds from the smoke outputs: one category per paper, one subcategory per
-experiment, every figure and table in its place, and each figure's caption names its experiment."""
+"""`snakemake --report` (Snakemake's own report; the one to read is results/report/index.html)
+builds from the smoke outputs: one category per paper, one subcategory per experiment, every
+figure and table in its place, and each figure's caption names its experiment."""
 
 import json
 import re

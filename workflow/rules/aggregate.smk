@@ -35,6 +35,7 @@ rule figure:
         ),
         png="results/figures/{fig}.png",
         caption="results/figures/{fig}.caption.md",
+        provenance="results/figures/{fig}.provenance.json",
     log:
         "results/logs/figure_{fig}.log",
     benchmark:

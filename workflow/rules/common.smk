@@ -70,8 +70,26 @@ def paper_title(experiment_name):
     return registry.PAPERS[registry.get(experiment_name).paper]
 
 
+def report_artifacts(wildcards):
+    """Every file of an enabled experiment the report shows: its table, its merged settings,
+    and each figure as PNG, PDF, caption and provenance record (from the registry)."""
+    paths = []
+    for name in EXPERIMENTS:
+        paths += [f"results/tables/{name}.csv", f"results/{name}/settings.yaml"]
+        for fig in registry.FIGURES[name]:
+            paths += [
+                f"results/figures/{fig}.{suffix}"
+                for suffix in ("png", "pdf", "caption.md", "provenance.json")
+            ]
+    return paths
+
+
 def all_targets():
-    targets = ["results/claims.csv"]
+    targets = [
+        "results/claims.csv",
+        "results/scorecard.md",
+        "results/report/index.html",
+    ]
     for name in EXPERIMENTS:
         targets += [
             f"results/tables/{name}.csv",
