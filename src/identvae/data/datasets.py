@@ -57,6 +57,21 @@ def draw_split(size: int, fractions: list[float], rng: np.random.Generator) -> n
 
 
 def generate(config: dict[str, Any], seed: int) -> Dataset:
+    """The dataset of a data config: segment data (iVAE, with ``n_segments``), a user's file
+    (``source: file``), or sources through a mixing (Embrace the Gap, :func:`draw_dataset`)."""
+    from identvae.data import segments
+
+    if config.get("source") == "file":
+        learned = config.get("prior_mean") == "learned"
+        return segments.load_user_file(
+            config["path"], latent_dim=config["latent_dim"], learned_prior_mean=learned
+        )
+    if "n_segments" in config:
+        return segments.generate_segments(config, seed)
+    return draw_dataset(config, seed)
+
+
+def draw_dataset(config: dict[str, Any], seed: int) -> Dataset:
     """Generate a dataset. Independent streams for mixing, sources and split (spawned from the data
     seed) so the mixing does not change when only the sample count does. Optional
     ``config["mixing_options"]`` are the mixing's draw options (see ``mixings.draw_mixing``)."""
