@@ -79,8 +79,8 @@ class ToyAutoencoder:
     def selected_check_metrics(self, params, part, data, settings, generators):
         return [{"enc_norm": float(params["enc"][r].norm())} for r in range(len(generators))]
 
-    def representation(self, params, x):
-        return torch.bmm(x.float() / 255.0, params["enc"])
+    def latents(self, params, part, data, generators):
+        return {"mean": torch.bmm(part.rows(data).x.float() / 255.0, params["enc"]).numpy()}
 
     def make_optimizer(self, tensors, lr):
         return RowAdam(tensors, lr)

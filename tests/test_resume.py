@@ -6,6 +6,7 @@ import math
 import pytest
 import torch
 from helpers import e1_data, vae_run, vae_training
+from ivae_cases import IVAE_TRAIN, ivae_data, ivae_method, ivae_runs
 from test_method_toy import TOY_TRAIN, ToyAutoencoder, toy_dataset, toy_runs
 
 import identvae.train.ensemble as ensemble
@@ -53,6 +54,7 @@ CASES = {
         toy_runs(),
         {f"seed={s}": toy_dataset(s) for s in (1, 2)},
     ),
+    "ivae": lambda _: (ivae_method(), IVAE_TRAIN, ivae_runs(), ivae_data()),
 }
 
 

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import numpy as np
 import torch
 
 from identvae.data.datasets import Dataset
@@ -58,8 +59,9 @@ class Method(Protocol):
     #: History column of each epoch's mean training loss, e.g. "train_neg_elbo".
     train_metric: str
     #: Check metric that selects a run's reported check (lower is better); a non-finite value
-    #: marks the run diverged.
-    selection_key: str
+    #: marks the run diverged. None: the last check is the reported one and runs never stop
+    #: early (protocols that report the model after training).
+    selection_key: str | None
     #: Part the checks evaluate: "val", or "train" for protocols without a validation split.
     check_part: str
 
@@ -118,8 +120,16 @@ class Method(Protocol):
         (``settings`` are the runs' initial ones); empty dicts when there are none."""
         ...
 
-    def representation(self, params: Params, x: torch.Tensor) -> torch.Tensor:
-        """The representation the metrics read (e.g. the posterior mean) of x [R, N, ...]."""
+    def latents(
+        self,
+        params: Params,
+        part: Part,
+        data: torch.Tensor,
+        generators: Sequence[torch.Generator],
+    ) -> dict[str, np.ndarray]:
+        """The representations the metrics read, e.g. ``mean`` (posterior means) and ``sample``
+        (one posterior sample per point), each [R, N, n], of ``part`` read through
+        ``part.rows(data)``; for figures that draw latents."""
         ...
 
     def make_optimizer(

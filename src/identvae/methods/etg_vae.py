@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import numpy as np
 import torch
 
 from identvae.data.datasets import Dataset
@@ -124,9 +125,19 @@ class EtgVAE:
             self.gap,
         )
 
-    def representation(self, params: Params, x: torch.Tensor) -> torch.Tensor:
-        """The posterior mean in the prior's support (what ``mcc_full`` correlates)."""
-        return vae.to_latent(self.model, vae.encode(self.model, params, x)[0])
+    @torch.no_grad()
+    def latents(
+        self, params: Params, part: Part, data: torch.Tensor, generators: Sequence[torch.Generator]
+    ) -> dict[str, np.ndarray]:
+        """Posterior means and one posterior sample per point, in the prior's support."""
+        rows = part.rows(data)
+        mu, logvar = vae.encode(self.model, params, rows.x.float())
+        eps = torch.stack([torch.randn(mu.shape[1:], generator=g) for g in generators])
+        sample = mu + torch.exp(0.5 * logvar) * eps.to(mu.device)
+        return {
+            "mean": vae.to_latent(self.model, mu).cpu().numpy(),
+            "sample": vae.to_latent(self.model, sample).cpu().numpy(),
+        }
 
     def make_optimizer(
         self, tensors: list[torch.Tensor], lr: torch.Tensor

@@ -356,7 +356,7 @@ def _check(
             {
                 "epoch": epoch,
                 chunk.method.train_metric: float(train_loss[row]),
-                **({"lr": float(lr[row])} if scheduled else {}),
+                **({"epoch_lr": float(lr[row])} if scheduled else {}),
                 **metrics[row],
                 "wall_time_s": time.perf_counter() - chunk.t0,
             }
@@ -369,11 +369,16 @@ def _select(chunk: _Chunk, stack: Stack, metrics: list[dict], diverged: list[int
     key = chunk.method.selection_key
     stopped = []
     for row, r in enumerate(stack.rows):
-        res, value = chunk.results[r], metrics[row][key]
+        res = chunk.results[r]
+        if key is None:  # the last check is reported; only a non-finite loss stops a run
+            value, better = 0.0, True
+        else:
+            value = metrics[row][key]
+            better = res.best is None or value < res.best[key]
         if r in diverged or not math.isfinite(value):
             res.status = "diverged"
             stopped.append(r)
-        elif res.best is None or value < res.best[key]:
+        elif better:
             res.best, res.bad_checks = res.history[-1], 0
             res.state = run_state_dict(stack.params, row)
         else:

@@ -1,0 +1,160 @@
+"""The iVAE family as a training method (see ``identvae.methods.base``).
+
+Model and objective are ``identvae.models.ivae``. Per-run settings are the objective's weights
+(``rec_weight``, ``mi_weight``, ``tc_weight``, ``kl_weight`` = a, b, c, d), so an iVAE with the
+official weights and one with the plain ELBO share a chunk, as do the VAE, the β-VAE and the
+β-TC-VAE. Each run has its own learning rate, stepped per epoch by its own ReduceLROnPlateau.
+
+The iVAE protocol (spec section 4) has no held-out split: checks read the full training set,
+once per epoch for training curves, and the reported check is the last one (the paper reports
+the MCC after training; there is no early stopping)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from identvae.data.datasets import Dataset
+from identvae.methods.base import Batch, Params, Part, Settings
+from identvae.metrics.mcc import mcc
+from identvae.models import ivae
+from identvae.models.ivae import IVAEConfig
+from identvae.train.optim import RowAdam, RowPlateau
+
+#: The per-run objective weights (a, b, c, d), in the order of the spec's formula.
+WEIGHT_KEYS = ("rec_weight", "mi_weight", "tc_weight", "kl_weight")
+
+
+@dataclass(frozen=True)
+class IVAEMethod:
+    """The iVAE-family method: its architecture, the training set size (for the MWS estimator),
+    the plateau schedule and the sample chunk of a check."""
+
+    model: IVAEConfig
+    dataset_size: int
+    lr_factor: float = 0.1
+    lr_patience: int = 0
+    check_chunk: int = 8192
+
+    train_metric = "train_loss"
+    selection_key = None  # the last check is the reported one
+    check_part = "train"
+
+    def config(self) -> dict[str, Any]:
+        return asdict(self) | {"model": asdict(self.model)}
+
+    def init_params(
+        self,
+        generators: Sequence[torch.Generator],
+        datasets: Sequence[Dataset],
+        settings: Sequence[Mapping[str, float]],
+    ) -> Params:
+        return ivae.init_ivae(self.model, list(generators))
+
+    def is_trainable(self, name: str) -> bool:
+        return True
+
+    def epoch_noise(self, generator: torch.Generator, n_train: int) -> torch.Tensor:
+        return torch.randn(n_train, self.model.latent_dim, generator=generator)
+
+    def _weights(self, settings: Settings) -> torch.Tensor:
+        return torch.stack([settings[k] for k in WEIGHT_KEYS], dim=-1)
+
+    def loss(self, params: Params, batch: Batch, settings: Settings) -> torch.Tensor:
+        weights = self._weights(settings)
+        t = ivae.terms(
+            self.model,
+            params,
+            batch.x.float(),
+            batch.labels,
+            batch.noise,
+            self.dataset_size,
+            ivae.needs_marginals(weights),
+        )
+        return ivae.weighted_loss(t, weights)
+
+    def _posterior(self, params: Params, part: Part, data: torch.Tensor):
+        """Posterior means and log-variances [R, N, n] over ``part``, in chunks of samples."""
+        means, logvars = [], []
+        for start in range(0, part.size, self.check_chunk):
+            rows = part.rows(data, start, start + self.check_chunk)
+            u = ivae.one_hot(self.model, rows.labels)
+            mean, logvar = ivae.encode(self.model, params, rows.x.float(), u)
+            means.append(mean)
+            logvars.append(logvar)
+        return torch.cat(means, 1), torch.cat(logvars, 1)
+
+    @torch.no_grad()
+    def evaluate(
+        self,
+        params: Params,
+        part: Part,
+        data: torch.Tensor,
+        settings: Settings,
+        generators: Sequence[torch.Generator],
+    ) -> list[dict[str, float]]:
+        """MCC of one posterior sample and of the posterior mean on the full part, and the plain
+        negative ELBO per point (one sample, analytic KL)."""
+        mean, logvar = self._posterior(params, part, data)
+        eps = self._noise(generators, part.size, mean.device)
+        z = mean + torch.exp(0.5 * logvar) * eps
+        neg_elbo = torch.zeros(len(generators), device=mean.device, dtype=torch.float64)
+        for start in range(0, part.size, self.check_chunk):
+            stop = start + self.check_chunk
+            rows = part.rows(data, start, stop)
+            u = ivae.one_hot(self.model, rows.labels)
+            p_mean, p_logvar = ivae.prior(self.model, params, u)
+            log_px = ivae.log_likelihood(
+                self.model, rows.x.float(), ivae.decode(self.model, params, z[:, start:stop])
+            )
+            kl = ivae.kl_to_prior(mean[:, start:stop], logvar[:, start:stop], p_mean, p_logvar)
+            neg_elbo += (kl - log_px).double().sum(-1)
+        neg_elbo /= part.size
+        sources = part.rows(data).sources.cpu().numpy()
+        rows = []
+        for r in range(len(generators)):
+            rows.append(
+                {
+                    "mcc": _mcc(sources[r], z[r]),
+                    "mcc_mean": _mcc(sources[r], mean[r]),
+                    "neg_elbo": float(neg_elbo[r]),
+                }
+            )
+        return rows
+
+    def _noise(self, generators, n: int, dev: torch.device) -> torch.Tensor:
+        draws = [torch.randn(n, self.model.latent_dim, generator=g) for g in generators]
+        return torch.stack(draws).to(dev)
+
+    def after_check(self, metrics: list[dict[str, float]], settings: Settings) -> Settings:
+        return settings
+
+    def selected_check_metrics(self, params, part, data, settings, generators):
+        return [{} for _ in generators]
+
+    @torch.no_grad()
+    def latents(
+        self, params: Params, part: Part, data: torch.Tensor, generators: Sequence[torch.Generator]
+    ) -> dict[str, np.ndarray]:
+        """Posterior means and one posterior sample per point [R, N, n]."""
+        mean, logvar = self._posterior(params, part, data)
+        eps = self._noise(generators, part.size, mean.device)
+        sample = mean + torch.exp(0.5 * logvar) * eps
+        return {"mean": mean.cpu().numpy(), "sample": sample.cpu().numpy()}
+
+    def make_optimizer(self, tensors: list[torch.Tensor], lr: torch.Tensor) -> RowAdam:
+        return RowAdam(tensors, lr)
+
+    def lr_schedule(self) -> RowPlateau:
+        return RowPlateau(factor=self.lr_factor, patience=self.lr_patience)
+
+
+def _mcc(sources: np.ndarray, latents: torch.Tensor) -> float:
+    """MCC, or NaN without true sources (a user's data file may have none)."""
+    if sources.shape[-1] == 0:
+        return float("nan")
+    return float(mcc(sources, latents.cpu().numpy()))

@@ -1,0 +1,33 @@
+"""Small iVAE-family training cases shared by the invariant and resume tests."""
+
+from identvae.data.segments import generate_segments
+from identvae.methods.ivae import WEIGHT_KEYS, IVAEMethod
+from identvae.models.ivae import IVAEConfig
+from identvae.train.ensemble import RunSpec, TrainConfig
+
+SEGMENTS = {"n_segments": 5, "segment_size": 40, "n_sources": 2, "obs_dim": 2}
+IVAE_TRAIN = TrainConfig(lr=1e-2, batch_size=32, max_epochs=6, val_every=1, patience=1000)
+
+
+def ivae_data() -> dict:
+    return {f"seed={s}": generate_segments(SEGMENTS, s) for s in (1, 2)}
+
+
+def ivae_method(prior: str = "conditional") -> IVAEMethod:
+    model = IVAEConfig(obs_dim=2, latent_dim=2, n_segments=5, prior=prior, hidden=16)
+    return IVAEMethod(model, dataset_size=200, lr_patience=0)
+
+
+def weights(a, b, c, d) -> dict[str, float]:
+    return dict(zip(WEIGHT_KEYS, (float(a), float(b), float(c), float(d)), strict=True))
+
+
+def ivae_runs() -> list[RunSpec]:
+    """Runs that differ in weights, learning rate, data and seed, and one that diverges (an
+    absurd learning rate)."""
+    return [
+        RunSpec("ivae", "seed=1", 11, weights(100, 1, 0, 10), lr=1e-2),
+        RunSpec("elbo", "seed=2", 12, weights(1, 1, 1, 1), lr=3e-3),
+        RunSpec("tc", "seed=1", 13, weights(1000, 1, 15, 1), lr=1e-2),
+        RunSpec("bad", "seed=1", 14, weights(1, 1, 1, 1), lr=1e30),
+    ]

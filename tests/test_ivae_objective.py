@@ -1,0 +1,164 @@
+"""The iVAE family's objective: the weighted decomposition is the single-sample negative ELBO at
+weights (1, 1, 1, 1), the minibatch-weighted estimator equals a brute-force loop, the analytic KL
+equals torch's, the method reports its last check, and the plain ELBO of a check is right."""
+
+import math
+
+import pytest
+import torch
+from ivae_cases import IVAE_TRAIN, ivae_data, ivae_method, weights
+from torch.distributions import Normal, kl_divergence
+
+from identvae.methods.base import Part
+from identvae.models import ivae
+from identvae.models.ivae import IVAEConfig
+from identvae.train.ensemble import RunSpec, train_ensemble
+
+R, B, N_DATA = 3, 7, 1000
+
+
+def case(prior="conditional", prior_mean="learned", decoder="gaussian"):
+    cfg = IVAEConfig(
+        obs_dim=4,
+        latent_dim=3,
+        n_segments=5,
+        prior=prior,
+        prior_mean=prior_mean,
+        hidden=8,
+        decoder=decoder,
+    )
+    gens = [torch.Generator().manual_seed(s) for s in range(R)]
+    params = ivae.init_ivae(cfg, gens)
+    g = torch.Generator().manual_seed(99)
+    x = torch.randn(R, B, 4, generator=g)
+    if decoder == "bernoulli":
+        x = (x > 0).float()
+    labels = torch.randint(0, 5, (R, B), generator=g)
+    eps = torch.randn(R, B, 3, generator=g)
+    return cfg, params, x, labels, eps
+
+
+def brute_neg_elbo(cfg, params, x, labels, eps):
+    """-mean_j [log p(x|z) + log p(z|u) - log q(z|x,u)] with torch.distributions, per run."""
+    u = torch.nn.functional.one_hot(labels, cfg.n_segments).float()
+    mean, logvar = ivae.encode(cfg, params, x, u)
+    q = Normal(mean, torch.exp(0.5 * logvar))
+    z = mean + torch.exp(0.5 * logvar) * eps
+    p_mean, p_logvar = ivae.prior(cfg, params, u)
+    p = Normal(p_mean.expand_as(z), torch.exp(0.5 * p_logvar).expand_as(z))
+    out = ivae.decode(cfg, params, z)
+    if cfg.decoder == "bernoulli":
+        log_px = torch.distributions.Bernoulli(logits=out).log_prob(x).sum(-1)
+    else:
+        log_px = Normal(out, math.sqrt(cfg.decoder_variance)).log_prob(x).sum(-1)
+    return -(log_px + p.log_prob(z).sum(-1) - q.log_prob(z).sum(-1)).mean(-1)
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [
+        ("conditional", "learned", "gaussian"),
+        ("conditional", "zero", "gaussian"),
+        ("standard", "zero", "gaussian"),
+        ("conditional", "zero", "bernoulli"),
+    ],
+)
+def test_unit_weights_give_the_single_sample_negative_elbo(kind):
+    cfg, params, x, labels, eps = case(*kind)
+    t = ivae.terms(cfg, params, x, labels, eps, N_DATA)
+    loss = ivae.weighted_loss(t, torch.ones(R, 4))
+    torch.testing.assert_close(loss, brute_neg_elbo(cfg, params, x, labels, eps))
+
+
+def test_other_weights_differ_from_the_elbo():
+    cfg, params, x, labels, eps = case()
+    t = ivae.terms(cfg, params, x, labels, eps, N_DATA)
+    official = ivae.weighted_loss(t, torch.tensor([[100.0, 1.0, 0.0, 10.0]] * R))
+    assert not torch.allclose(official, brute_neg_elbo(cfg, params, x, labels, eps))
+
+
+def test_minibatch_weighted_marginals_equal_a_brute_force_loop():
+    cfg, params, x, labels, eps = case()
+    u = torch.nn.functional.one_hot(labels, 5).float()
+    mean, logvar = ivae.encode(cfg, params, x, u)
+    z = mean + torch.exp(0.5 * logvar) * eps
+    joint, marginals = ivae.mws_log_marginals(z, mean, logvar, N_DATA)
+    std = torch.exp(0.5 * logvar)
+    for r in range(R):
+        for j in range(B):
+            dens = [Normal(mean[r, k], std[r, k]).log_prob(z[r, j]) for k in range(B)]
+            dens = torch.stack(dens)  # [k, n]
+            expect_joint = torch.logsumexp(dens.sum(-1), 0) - math.log(B * N_DATA)
+            expect_marg = sum(
+                torch.logsumexp(dens[:, i], 0) - math.log(B * N_DATA) for i in range(3)
+            )
+            torch.testing.assert_close(joint[r, j], expect_joint)
+            torch.testing.assert_close(marginals[r, j], expect_marg)
+
+
+def test_the_analytic_kl_equals_torch():
+    g = torch.Generator().manual_seed(3)
+    m, lv, pm, plv = (torch.randn(2, 5, 3, generator=g) for _ in range(4))
+    expect = kl_divergence(Normal(m, torch.exp(0.5 * lv)), Normal(pm, torch.exp(0.5 * plv))).sum(-1)
+    torch.testing.assert_close(ivae.kl_to_prior(m, lv, pm, plv), expect)
+
+
+def test_the_standard_prior_ignores_the_labels():
+    cfg, params, x, labels, eps = case(prior="standard")
+    t1 = ivae.terms(cfg, params, x, labels, eps, N_DATA)
+    t2 = ivae.terms(cfg, params, x, (labels + 1) % 5, eps, N_DATA)
+    torch.testing.assert_close(t1.log_px, t2.log_px)
+    cfg_c, params_c, *_ = case(prior="conditional")
+    t3 = ivae.terms(cfg_c, params_c, x, labels, eps, N_DATA)
+    t4 = ivae.terms(cfg_c, params_c, x, (labels + 1) % 5, eps, N_DATA)
+    assert not torch.allclose(t3.log_pz, t4.log_pz)
+
+
+def test_the_reported_check_is_the_last_and_no_run_stops_early():
+    data = ivae_data()
+    runs = [RunSpec("a", "seed=1", 1, weights(100, 1, 0, 10), lr=1e-2)]
+    result = train_ensemble(ivae_method(), IVAE_TRAIN, runs, data, progress=False)[0]
+    assert not result.stopped_early
+    assert result.epochs_trained == IVAE_TRAIN.max_epochs
+    assert result.best["epoch"] == IVAE_TRAIN.max_epochs
+    assert [row["epoch"] for row in result.history] == list(range(1, 7))
+    assert all("epoch_lr" in row for row in result.history)  # the run's scheduled rate
+
+
+def test_the_check_elbo_is_the_mean_over_points_of_a_brute_force_elbo():
+    method = ivae_method()
+    data = ivae_data()["seed=1"]
+    gens = [torch.Generator().manual_seed(0)]
+    params = ivae.init_ivae(method.model, gens)
+    x = torch.as_tensor(data.observations)[None]
+    labels = torch.as_tensor(data.labels)[None]
+    part = Part(x, torch.as_tensor(data.sources)[None], labels)
+    row = method.evaluate(
+        params, part, torch.zeros(1, dtype=torch.long), {}, [torch.Generator().manual_seed(5)]
+    )[0]
+    # the same posterior sample the check draws (its generator, one draw for all points)
+    eps = torch.randn(x.shape[1], 2, generator=torch.Generator().manual_seed(5))[None]
+    u = torch.nn.functional.one_hot(labels, 5).float()
+    mean, logvar = ivae.encode(method.model, params, x, u)
+    z = mean + torch.exp(0.5 * logvar) * eps
+    p_mean, p_logvar = ivae.prior(method.model, params, u)
+    log_px = Normal(ivae.decode(method.model, params, z), math.sqrt(0.1)).log_prob(x).sum(-1)
+    kl = kl_divergence(
+        Normal(mean, torch.exp(0.5 * logvar)),
+        Normal(p_mean.expand_as(mean), torch.exp(0.5 * p_logvar).expand_as(mean)),
+    ).sum(-1)
+    assert row["neg_elbo"] == pytest.approx(float((kl - log_px).mean()), rel=1e-5)
+    assert 0.0 <= row["mcc"] <= 1.0 and 0.0 <= row["mcc_mean"] <= 1.0
+
+
+def test_rows_whose_weights_cancel_the_marginals_skip_them_with_the_same_loss():
+    cfg, params, x, labels, eps = case()
+    w = torch.tensor([[100.0, 1.0, 0.0, 10.0], [1000.0, 1.0, 1.0, 1.0], [500.0, 5.0, 5.0, 5.0]])
+    rows = ivae.needs_marginals(w)
+    assert rows.tolist() == [0]
+    full = ivae.weighted_loss(ivae.terms(cfg, params, x, labels, eps, N_DATA), w)
+    skipped = ivae.weighted_loss(ivae.terms(cfg, params, x, labels, eps, N_DATA, rows), w)
+    torch.testing.assert_close(skipped, full)
+    # the skipped rows' q̂ terms are 0 in the returned pieces, the needed row's are not
+    t = ivae.terms(cfg, params, x, labels, eps, N_DATA, rows)
+    assert (t.log_qz_hat[1:] == 0).all() and (t.log_qz_hat[0] != 0).all()
