@@ -111,3 +111,41 @@ def test_snakemake_refuses_a_typo_before_any_job(tmp_path):
     assert proc.returncode != 0
     assert "patiense" in proc.stdout + proc.stderr
     assert not (tmp_path / "results").exists()
+
+
+def _ivae(mutate):
+    cfg = load()
+    exp = cfg["experiments"]["ivae_fig2a"]
+    mutate(exp)
+    return validated(cfg)
+
+
+@pytest.mark.parametrize(
+    "mutate, key",
+    [
+        (lambda e: e["model"].update(latent_dim=4), "ivae_fig2a.model.latent_dim"),
+        (lambda e: e["data"].update(obs_dim=3), "ivae_fig2a.data.n_sources"),
+        (lambda e: e["model"].update(decoder="bernoulli"), "ivae_fig2a.model.decoder"),
+        (lambda e: e.update(train={"batch_size": 20000}), "ivae_fig2a.train.batch_size"),
+        (lambda e: e["data"].update(source="file"), "ivae_fig2a.data.path"),
+        (lambda e: e["sweep"].update(model=["ivea"]), "ivea"),
+    ],
+    ids=["latent-dim", "n-above-d", "decoder", "batch", "no-path", "unknown-model"],
+)
+def test_bad_ivae_settings_are_refused_naming_the_key(mutate, key):
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.").replace("_fig2a", "_fig2a.*")):
+        check_config(_ivae(mutate))
+
+
+def test_an_ivae_typo_fails_schema_validation():
+    cfg = load()
+    cfg["experiments"]["ivae_fig2a"]["model"]["hiden"] = 10
+    with pytest.raises(WorkflowError, match="hiden"):
+        validate(cfg, SCHEMA)
+
+
+def test_a_missing_user_file_is_refused_naming_it(tmp_path):
+    missing = tmp_path / "nowhere.npz"
+    cfg = _ivae(lambda e: e["data"].update(source="file", path=str(missing)))
+    with pytest.raises(ConfigError, match="nowhere.npz"):
+        check_config(cfg)

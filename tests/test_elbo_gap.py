@@ -3,6 +3,7 @@ the per-sample refinement of ELBO*, the decoder staying fixed, and the E4 table,
 figure on synthetic summaries."""
 
 import math
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -273,7 +274,8 @@ def test_chunk_spec_reads_the_decoder_and_gap_settings():
     }
     cfg = model_config(spec, 3)
     assert (cfg.decoder, cfg.mixing) == ("true_mixing", "triangular_mlp")
-    assert method(spec, 3).gap.points == 123
+    three_dims = {"seed=0": SimpleNamespace(observations=np.zeros((1, 3)))}
+    assert method(spec, three_dims).gap.points == 123
     assert train_config(spec).max_epochs == 3
     spec["model"]["decoder"] = "mlp"
     assert (model_config(spec, 3).decoder, model_config(spec, 3).mixing) == ("mlp", None)

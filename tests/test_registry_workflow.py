@@ -73,7 +73,7 @@ def test_an_unknown_input_kind_is_refused():
 
 
 def test_every_registered_method_can_be_built_from_a_chunk_spec():
-    from identvae.train.chunk import METHOD_BUILDERS
+    from identvae.train.chunk import METHOD_PLUGINS
 
-    assert set(METHOD_BUILDERS) == set(registry.METHODS)
+    assert set(METHOD_PLUGINS) == set(registry.METHODS)
     assert {e.method for e in registry.EXPERIMENTS.values()} <= set(registry.METHODS)

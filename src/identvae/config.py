@@ -33,11 +33,59 @@ def check_config(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
             raise ConfigError(str(err)) from None
         for variant, variant_settings in settings:
             where = f"experiments.{name}"
-            if variant:
-                swept = ", ".join(f"{k}={v!r}" for k, v in variant.items())
+            shown = {k: v for k, v in variant.items() if k in exp["sweep"]}  # not derived ones
+            if shown:
+                swept = ", ".join(f"{k}={v!r}" for k, v in shown.items())
                 where += f" (with sweep {swept})"
-            _check_experiment(where, variant_settings)
+            if name.startswith("ivae_"):
+                _check_ivae_experiment(where, variant_settings)
+            else:
+                _check_experiment(where, variant_settings)
     return enabled
+
+
+def _check_ivae_experiment(where: str, exp: dict[str, Any]) -> None:
+    """One iVAE experiment's settings (one variant of them). A user's data file is read and
+    checked here, when the workflow is parsed, so a bad file stops it before any job."""
+    data, model = exp["data"], exp["model"]
+    if data["source"] == "file":
+        from identvae.data.segments import check_user_file
+        from identvae.io import ArtifactError
+
+        if "path" not in data:
+            raise ConfigError(f"{where}.data.path: source 'file' needs the path of an NPZ file")
+        learned = model["prior_mean"] == "learned"
+        try:
+            info = check_user_file(
+                data["path"], latent_dim=model["latent_dim"], learned_prior_mean=learned
+            )
+        except (ArtifactError, ValueError) as err:
+            raise ConfigError(f"{where}.data.path: {err}") from None
+        n_points = info["n_samples"]
+    else:
+        if model["latent_dim"] != data["n_sources"]:
+            raise ConfigError(
+                f"{where}.model.latent_dim = {model['latent_dim']} must equal data.n_sources = "
+                f"{data['n_sources']} (sweep dim sets both)"
+            )
+        if data["n_sources"] > data["obs_dim"]:
+            raise ConfigError(
+                f"{where}.data.n_sources = {data['n_sources']} exceeds data.obs_dim = "
+                f"{data['obs_dim']}: the mixing must be injective (n <= d)"
+            )
+        binary = data["observation"] == "bernoulli"
+        if binary != (model["decoder"] == "bernoulli"):
+            raise ConfigError(
+                f"{where}.model.decoder = {model['decoder']!r} does not fit "
+                f"data.observation = {data['observation']!r} (bernoulli data need the "
+                "bernoulli decoder, continuous data the gaussian one)"
+            )
+        n_points = data["n_segments"] * data["segment_size"]
+    if exp["train"]["batch_size"] > n_points:
+        raise ConfigError(
+            f"{where}.train.batch_size = {exp['train']['batch_size']} exceeds the {n_points} "
+            "points of the data"
+        )
 
 
 def _check_experiment(where: str, exp: dict[str, Any]) -> None:

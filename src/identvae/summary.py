@@ -17,7 +17,19 @@ import yaml
 from identvae import sweeps
 from identvae.io import ArtifactError, atomic_path, read_json
 
-SETTING_COLUMNS = ("gamma2", "beta", "model_seed", "data_seed")
+
+def head_columns(exp_name: str) -> tuple[str, ...]:
+    """The settings columns that head every row of an experiment's tables: the per-run sweep
+    keys (gamma2, beta or model, lr; the seeds) and the structural ones (prior, dim, ...)."""
+    return (*sweeps.setting_columns(exp_name), *sweeps.paper_sweep(exp_name).structural)
+
+
+def _setting(config: dict, key: str):
+    """A per-run sweep value of a run's config.json: its sweep values (iVAE: model, lr), its
+    seeds, or its train section (EtG: gamma2, beta)."""
+    if key in config.get("sweep_values", {}):
+        return config["sweep_values"][key]
+    return config[key] if key in config else config["train"][key]
 
 
 def read_run(run_dir: str | Path) -> dict:
@@ -28,11 +40,8 @@ def read_run(run_dir: str | Path) -> dict:
     row = {
         "run_id": final["run_id"],
         "status": final["status"],
-        "gamma2": config["train"]["gamma2"],
-        "beta": config["train"]["beta"],
-        "model_seed": config["model_seed"],
-        "data_seed": config["data_seed"],
-        **sweeps.structural_values(config),
+        **{k: _setting(config, k) for k in sweeps.setting_columns(config["experiment"])},
+        **sweeps.structural_values(config["experiment"], config),
         "selected_epoch": final["selected_epoch"],
         "epochs_trained": final["epochs_trained"],
         "stopped_early": final["stopped_early"],
@@ -64,10 +73,15 @@ def read_history(run_dir: str | Path, run: pd.Series) -> pd.DataFrame:
         history = pd.DataFrame()
     except (pd.errors.ParserError, UnicodeDecodeError) as err:
         raise ArtifactError(f"corrupt history {path}: {err}") from None
-    head = ("run_id", "status", *SETTING_COLUMNS, *sweeps.STRUCTURAL_KEYS)
+    head = ("run_id", "status", *(k for k in HEADS if k in run.index))
     front = pd.DataFrame({k: [run[k]] * len(history) for k in head})
     front["check"] = np.arange(1, len(history) + 1)
     return pd.concat([front, history.reset_index(drop=True)], axis=1)
+
+
+SORTED = tuple(k for paper in sweeps.PAPER_SWEEPS.values() for k in paper.per_run)
+#: Every settings column a summary may have, in table order.
+HEADS = tuple(dict.fromkeys(k for paper in sweeps.PAPER_SWEEPS for k in head_columns(f"{paper}_")))
 
 
 def histories(runs_dir: str | Path, summary: pd.DataFrame) -> pd.DataFrame:
@@ -100,4 +114,5 @@ def list_runs(exp_dir: str | Path) -> pd.DataFrame:
     table = pd.DataFrame([read_run(d) for d in dirs])
     if table.empty:
         return table
-    return table.sort_values([*SETTING_COLUMNS, "run_id"], ignore_index=True)
+    columns = [c for c in HEADS if c in table and c in SORTED]
+    return table.sort_values([*columns, "run_id"], ignore_index=True)

@@ -12,10 +12,36 @@ from __future__ import annotations
 import copy
 import itertools
 import math
+from dataclasses import dataclass
 from typing import Any
 
-# Sweep keys a run may vary inside one ensemble chunk, and their short names in run ids.
-PER_RUN_KEYS = {"gamma2": "gamma2", "beta": "beta", "model_seed": "seed", "data_seed": "dseed"}
+
+@dataclass(frozen=True)
+class PaperSweep:
+    """The sweep keys of one paper's experiments."""
+
+    #: keys a run may vary inside one ensemble chunk -> their short names in run ids
+    per_run: dict[str, str]
+    #: per-run keys whose unswept value is the experiment's ``train`` setting of that name
+    train_keys: tuple[str, ...]
+    #: keys that change the architecture or the data (a chunk per value), see STRUCTURAL_KEYS
+    structural: tuple[str, ...]
+
+
+SEEDS = {"model_seed": "seed", "data_seed": "dseed"}
+PAPER_SWEEPS = {
+    "etg": PaperSweep(
+        {"gamma2": "gamma2", "beta": "beta", **SEEDS},
+        ("gamma2", "beta"),
+        ("prior", "dim", "decoder_variance"),
+    ),
+    # model names one entry of the experiment's ``models`` (objective weights and prior); its
+    # prior (conditional or standard) is a structural value derived from the name
+    "ivae": PaperSweep(
+        {"model": "model", "lr": "lr", **SEEDS}, ("lr",), ("prior", "dim", "hidden", "layers")
+    ),
+}
+#: Per-run keys that are passed to the training method as its per-run settings (EtG).
 TRAIN_KEYS = ("gamma2", "beta")
 
 # Structural sweep keys -> the settings (section, key) each value is written to.
@@ -23,12 +49,30 @@ STRUCTURAL_KEYS = {
     "prior": (("model", "prior"),),
     "dim": (("data", "n_sources"), ("model", "latent_dim")),
     "decoder_variance": (("model", "decoder_variance"),),
+    "hidden": (("model", "hidden"),),
+    "layers": (("model", "n_layers"),),
 }
 # The value of a structural setting a config leaves unset.
 STRUCTURAL_DEFAULTS = {"decoder_variance": "fixed"}
 # Structural keys that change the dataset, so they are part of the data id.
 DATA_KEYS = ("dim",)
-SWEEP_KEYS = (*PER_RUN_KEYS, *STRUCTURAL_KEYS)
+
+
+def paper_sweep(exp_name: str) -> PaperSweep:
+    """The sweep keys of an experiment, by its name's paper prefix (``etg_``, ``ivae_``)."""
+    paper = exp_name.partition("_")[0]
+    try:
+        return PAPER_SWEEPS[paper]
+    except KeyError:
+        raise ValueError(
+            f"experiment {exp_name!r}: its name must start with a paper prefix, one of "
+            f"{[f'{p}_' for p in PAPER_SWEEPS]}"
+        ) from None
+
+
+def setting_columns(exp_name: str) -> tuple[str, ...]:
+    """The per-run sweep columns of an experiment's summary, seeds last."""
+    return tuple(paper_sweep(exp_name).per_run)
 
 
 def format_value(value: Any) -> str:
@@ -47,10 +91,12 @@ def expand_runs(exp_name: str, exp: dict[str, Any]) -> list[dict[str, Any]]:
     values. Keys with a single value are left out of the run id."""
     sweep = exp["sweep"]
     keys = list(sweep)
-    unknown = [k for k in keys if k not in SWEEP_KEYS]
+    paper = paper_sweep(exp_name)
+    known = (*paper.per_run, *(k for k in paper.structural if k in SWEEPABLE))
+    unknown = [k for k in keys if k not in known]
     if unknown:
         raise ValueError(
-            f"experiments.{exp_name}.sweep: unknown keys {unknown}; known: {list(SWEEP_KEYS)}"
+            f"experiments.{exp_name}.sweep: unknown keys {unknown}; known: {list(known)}"
         )
     for key in keys:
         if not sweep[key]:
@@ -60,18 +106,17 @@ def expand_runs(exp_name: str, exp: dict[str, Any]) -> list[dict[str, Any]]:
     runs = []
     for values in itertools.product(*(sweep[k] for k in keys)):
         point = dict(zip(keys, values, strict=True))
-        run = {
-            "gamma2": float(exp["train"]["gamma2"]),
-            "beta": float(exp["train"]["beta"]),
-            "model_seed": 0,
-            "data_seed": 0,
-        } | {k: v for k, v in point.items() if k in PER_RUN_KEYS}
-        name = "_".join(f"{PER_RUN_KEYS.get(k, k)}={format_value(point[k])}" for k in id_keys)
+        run = {k: float(exp["train"][k]) for k in paper.train_keys if k in exp["train"]}
+        run |= {"model_seed": 0, "data_seed": 0}
+        run |= {k: v for k, v in point.items() if k in paper.per_run}
+        name = "_".join(f"{paper.per_run.get(k, k)}={format_value(point[k])}" for k in id_keys)
         run["run_id"] = name or "single"
         run["data_id"] = "_".join(
             [f"{k}={format_value(point[k])}" for k in data_id_keys] + [f"seed={run['data_seed']}"]
         )
         variant = {k: v for k, v in point.items() if k in STRUCTURAL_KEYS}
+        if "model" in point:
+            variant["prior"] = _named_model(exp_name, exp, point["model"])["prior"]
         if variant:  # only then: existing chunk specs (and so their params) stay as they were
             run["variant"] = variant
         runs.append(run)
@@ -79,6 +124,20 @@ def expand_runs(exp_name: str, exp: dict[str, Any]) -> list[dict[str, Any]]:
     if len(set(ids)) != len(ids):
         raise ValueError(f"experiments.{exp_name}.sweep: repeated values give duplicate run ids")
     return runs
+
+
+#: Structural keys a config may sweep (``prior`` of an iVAE experiment comes from its models).
+SWEEPABLE = ("prior", "dim", "decoder_variance", "hidden", "layers")
+
+
+def _named_model(exp_name: str, exp: dict[str, Any], name: str) -> dict[str, Any]:
+    models = exp.get("models") or {}
+    if name not in models:
+        raise ValueError(
+            f"experiments.{exp_name}.sweep.model: {name!r} is not one of the experiment's "
+            f"models {sorted(models)} (experiments.{exp_name}.models)"
+        )
+    return models[name]
 
 
 def apply_variant(exp: dict[str, Any], variant: dict[str, Any]) -> dict[str, Any]:
@@ -90,11 +149,12 @@ def apply_variant(exp: dict[str, Any], variant: dict[str, Any]) -> dict[str, Any
     return out
 
 
-def structural_values(settings: dict[str, Any]) -> dict[str, Any]:
+def structural_values(exp_name: str, settings: dict[str, Any]) -> dict[str, Any]:
     """Each structural key's value in a run's (or experiment's) settings, swept or not, so
-    that every summary has a prior, dim and decoder_variance column."""
+    that every summary of a paper has the same structural columns (prior, dim, ...)."""
     values = {}
-    for key, ((section, name), *_) in STRUCTURAL_KEYS.items():
+    for key in paper_sweep(exp_name).structural:
+        (section, name), *_ = STRUCTURAL_KEYS[key]
         values[key] = settings[section].get(name, STRUCTURAL_DEFAULTS.get(key))
     return values
 
@@ -139,7 +199,14 @@ def data_config(exp_name: str, exp: dict[str, Any], data_id: str) -> dict[str, A
     """The data settings of one dataset (the experiment's, with a ``dim`` variant applied)."""
     for run in expand_runs(exp_name, exp):
         if run["data_id"] == data_id:
-            return apply_variant(exp, run.get("variant", {}))["data"]
+            settings = apply_variant(exp, run.get("variant", {}))
+            if settings["data"].get("source") == "file":  # what reading it checks against
+                model = settings["model"]
+                return settings["data"] | {
+                    "latent_dim": model["latent_dim"],
+                    "prior_mean": model["prior_mean"],
+                }
+            return settings["data"]
     raise KeyError(f"experiments.{exp_name}: no run uses the dataset {data_id!r}")
 
 
@@ -150,16 +217,17 @@ def chunk_spec(exp_name: str, exp: dict[str, Any], chunk: str) -> dict[str, Any]
     runs = chunk_runs(exp_name, exp, chunk)
     settings = apply_variant(exp, runs[0].get("variant", {}))
     train = {k: v for k, v in settings["train"].items() if k not in TRAIN_KEYS}
-    return copy.deepcopy(
-        {
-            "experiment": exp_name,
-            "chunk": chunk,
-            "data": settings["data"],
-            "model": settings["model"],
-            "train": train,
-            "runs": runs,
-        }
-    )
+    spec = {
+        "experiment": exp_name,
+        "chunk": chunk,
+        "data": settings["data"],
+        "model": settings["model"],
+        "train": train,
+        "runs": runs,
+    }
+    if "models" in settings:  # the iVAE family's named models (weights, prior)
+        spec["models"] = {run["model"]: settings["models"][run["model"]] for run in runs}
+    return copy.deepcopy(spec)
 
 
 def describe(exp_name: str, exp: dict[str, Any]) -> str:
@@ -168,6 +236,16 @@ def describe(exp_name: str, exp: dict[str, Any]) -> str:
     sweep = " x ".join(f"{len(v)} {k}" for k, v in exp["sweep"].items())
     return (
         f"{exp_name}: {n_runs} runs ({sweep}) in {n_jobs} training job(s) of up to "
-        f"{exp['runs_per_job']} runs; {exp['data']['n_samples']} samples, "
+        f"{exp['runs_per_job']} runs; {n_samples(exp)} samples, "
         f"up to {exp['train']['max_epochs']} epochs"
     )
+
+
+def n_samples(exp: dict[str, Any]) -> int | str:
+    """The sample count of an experiment's datasets (segments x points for segment data)."""
+    data = exp["data"]
+    if "n_samples" in data:
+        return data["n_samples"]
+    if data.get("source") == "file":
+        return f"the file's ({data['path']})"
+    return data["n_segments"] * data["segment_size"]

@@ -23,7 +23,30 @@ rule summary:
         "../scripts/summary.py"
 
 
+rule latents:
+    """Posterior means and samples of every finished run on its data, for figures that draw
+    latents (their registry entry declares the input)."""
+    input:
+        chunk_manifests,
+    output:
+        "results/{exp}/latents.npz",
+    log:
+        "results/{exp}/logs/latents.log",
+    benchmark:
+        "results/{exp}/benchmarks/latents.tsv"
+    localrule: True
+    conda:
+        ENV
+    params:
+        runs_dir=lambda wildcards: f"results/{wildcards.exp}/runs",
+        run_ids=run_ids,
+    script:
+        "../scripts/latents.py"
+
+
 rule figure:
+    """A figure as PDF and PNG, its caption, and its provenance record: the functions that drew
+    it, its inputs with their hashes, the settings and the code version."""
     input:
         unpack(figure_inputs),
     output:

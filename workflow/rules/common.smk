@@ -29,6 +29,12 @@ def experiment(wildcards):
     return EXPERIMENTS[wildcards.exp]
 
 
+def user_file(wildcards):
+    """A user's data file (``data.source: file``), so that changing it redraws the dataset."""
+    data = experiment(wildcards)["data"]
+    return [data["path"]] if data.get("source") == "file" else []
+
+
 def scaled_by_attempt(name):
     """The experiment's resource ``name``, times the attempt number (1 on the first try)."""
     return lambda wildcards, attempt: experiment(wildcards)["resources"][name] * attempt

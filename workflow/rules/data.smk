@@ -1,4 +1,6 @@
 rule dataset:
+    input:
+        user_file,
     output:
         "results/{exp}/data/{data_id}.npz",
     log:

@@ -21,8 +21,8 @@ PAPERS: dict[str, str] = {
 #: The spec file of each paper, relative to the shared folder beside the repository.
 SPECS: dict[str, str] = {"etg": "spec/embrace-the-gap.md", "ivae": "spec/ivae.md"}
 INPUT_KINDS = ("summary", "histories", "latents")
-#: The training methods (identvae.train.chunk.METHOD_BUILDERS builds each from a chunk spec).
-METHODS = ("etg_vae",)
+#: The training methods (identvae.train.chunk.METHOD_PLUGINS builds each from a chunk spec).
+METHODS = ("etg_vae", "ivae")
 
 
 @dataclass(frozen=True)
@@ -156,6 +156,60 @@ EXPERIMENTS: dict[str, Experiment] = {
             "etg_vae",
             "etg.decoder_variance",
             _one("etg_decoder_variance"),
+        ),
+        Experiment(
+            "ivae_fig1",
+            "ivae",
+            "Fig. 1: sources, observations and iVAE / VAE posterior samples of 2-D segment data",
+            "5, Fig. 1",
+            "ivae",
+            "ivae.fig1",
+            _one("ivae_fig1", inputs=("summary", "latents")),
+        ),
+        Experiment(
+            "ivae_fig2a",
+            "ivae",
+            "Fig. 2a: MCC over training of the iVAE and its baselines",
+            "5, Fig. 2a",
+            "ivae",
+            "ivae.fig2a",
+            _one("ivae_fig2a", inputs=("summary", "histories")),
+        ),
+        Experiment(
+            "ivae_fig2b",
+            "ivae",
+            "Fig. 2b: final MCC against the latent dimension n (d = 5)",
+            "5, Fig. 2b",
+            "ivae",
+            "ivae.fig2b",
+            _one("ivae_fig2b"),
+        ),
+        Experiment(
+            "ivae_discrete",
+            "ivae",
+            "Supplement: discrete (Bernoulli) observations, iVAE against VAE",
+            "5, discrete",
+            "ivae",
+            "ivae.discrete",
+            _one("ivae_discrete", inputs=("summary", "histories")),
+        ),
+        Experiment(
+            "ivae_model_selection",
+            "ivae",
+            "Supplement: the final ELBO against MCC over a hyperparameter grid",
+            "5, model selection",
+            "ivae",
+            "ivae.model_selection",
+            _one("ivae_model_selection"),
+        ),
+        Experiment(
+            "ivae_user_data",
+            "ivae",
+            "Your data: the iVAE and its baselines on a user's NPZ file",
+            "5, user data",
+            "ivae",
+            "ivae.user_data",
+            _one("ivae_user_data", inputs=("summary", "histories")),
         ),
     ]
 }

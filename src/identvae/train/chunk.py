@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,12 +19,16 @@ import pandas as pd
 import torch
 
 import identvae
+from identvae import sweeps
 from identvae.data import datasets
+from identvae.data.datasets import Dataset
 from identvae.experiments import registry
 from identvae.io import write_json
 from identvae.methods.base import Method
 from identvae.methods.etg_vae import EtgVAE
+from identvae.methods.ivae import WEIGHT_KEYS, IVAEMethod
 from identvae.metrics.mixing import mixing_contrasts
+from identvae.models.ivae import IVAEConfig
 from identvae.models.vae import VAEConfig
 from identvae.train.ensemble import RunResult, RunSpec, TrainConfig, resolve_device, train_ensemble
 
@@ -46,18 +52,84 @@ def model_config(spec: dict[str, Any], obs_dim: int) -> VAEConfig:
     )
 
 
-def etg_vae(spec: dict[str, Any], obs_dim: int) -> EtgVAE:
+@dataclass(frozen=True)
+class MethodPlugin:
+    """How a registry method is built from a validated chunk spec and its loaded datasets, what
+    each run passes it as per-run settings, and what each dataset reports about itself."""
+
+    build: Callable[[dict[str, Any], dict[str, Dataset]], Method]
+    run_settings: Callable[[dict[str, Any], dict[str, Any]], dict[str, float]]
+    data_metrics: Callable[[Dataset], dict[str, float]] = lambda ds: {}
+
+
+def etg_vae(spec: dict[str, Any], loaded: dict[str, Dataset]) -> EtgVAE:
+    obs_dim = next(iter(loaded.values())).observations.shape[1]
     return EtgVAE.from_settings(model_config(spec, obs_dim), spec["train"])
 
 
-#: How each method of the registry is built from a validated chunk spec.
-METHOD_BUILDERS = {"etg_vae": etg_vae}
+def ivae_config(spec: dict[str, Any], loaded: dict[str, Dataset]) -> IVAEConfig:
+    """The iVAE-family architecture of a chunk: the model section, with the data's dimensions
+    and segment count, and the prior of the chunk's models (one per chunk, see sweeps)."""
+    first = next(iter(loaded.values()))
+    segments = {ds.config["n_segments"] for ds in loaded.values()}
+    if len(segments) != 1:
+        raise ValueError(f"{spec['experiment']}/{spec['chunk']}: datasets differ in segment count")
+    m = spec["model"]
+    prior_mean = m["prior_mean"]
+    if prior_mean == "auto":  # a learned mean only where the segments move the sources' means
+        prior_mean = "zero" if first.config.get("centered", True) else "learned"
+    return IVAEConfig(
+        obs_dim=first.observations.shape[1],
+        latent_dim=m["latent_dim"],
+        n_segments=segments.pop(),
+        prior=m["prior"],
+        prior_mean=prior_mean,
+        hidden=m["hidden"],
+        n_layers=m["n_layers"],
+        activation=m["activation"],
+        slope=m["slope"],
+        decoder=m["decoder"],
+        decoder_variance=m["decoder_variance"],
+    )
 
 
-def method(spec: dict[str, Any], obs_dim: int) -> Method:
-    """The training method of a validated chunk spec: the one its experiment's registry entry
-    names."""
-    return METHOD_BUILDERS[registry.get(spec["experiment"]).method](spec, obs_dim)
+def ivae_method(spec: dict[str, Any], loaded: dict[str, Dataset]) -> IVAEMethod:
+    sizes = {int((ds.split == 0).sum()) for ds in loaded.values()}
+    train = spec["train"]
+    return IVAEMethod(
+        ivae_config(spec, loaded),
+        dataset_size=sizes.pop(),
+        lr_factor=train["lr_factor"],
+        lr_patience=train["lr_patience"],
+    )
+
+
+def ivae_run_settings(spec: dict[str, Any], run: dict[str, Any]) -> dict[str, float]:
+    weights = spec["models"][run["model"]]["weights"]
+    return dict(zip(WEIGHT_KEYS, map(float, weights), strict=True))
+
+
+def _mixing_contrasts(ds: Dataset) -> dict[str, float]:
+    return mixing_contrasts(ds.mixing_name, ds.mixing_params, ds.sources)
+
+
+#: How each method of the registry plugs into a training job.
+METHOD_PLUGINS = {
+    "etg_vae": MethodPlugin(
+        etg_vae, lambda spec, run: {"gamma2": run["gamma2"], "beta": run["beta"]}, _mixing_contrasts
+    ),
+    "ivae": MethodPlugin(ivae_method, ivae_run_settings),
+}
+
+
+def plugin(spec: dict[str, Any]) -> MethodPlugin:
+    """The plug-in of the method a chunk's experiment uses (its registry entry names it)."""
+    return METHOD_PLUGINS[registry.get(spec["experiment"]).method]
+
+
+def method(spec: dict[str, Any], loaded: dict[str, Dataset]) -> Method:
+    """The training method of a validated chunk spec and its loaded datasets."""
+    return plugin(spec).build(spec, loaded)
 
 
 def train_config(spec: dict[str, Any]) -> TrainConfig:
@@ -121,16 +193,14 @@ def run_chunk(
     removed once every run directory and the manifest are written."""
     torch.set_num_threads(threads)
     loaded = {data_id: datasets.load(path) for data_id, path in data_paths.items()}
-    obs_dim = next(iter(loaded.values())).observations.shape[1]
+    plug = plugin(spec)
     runs = [
-        RunSpec(
-            r["run_id"], r["data_id"], r["model_seed"], {"gamma2": r["gamma2"], "beta": r["beta"]}
-        )
+        RunSpec(r["run_id"], r["data_id"], r["model_seed"], plug.run_settings(spec, r), r.get("lr"))
         for r in spec["runs"]
     ]
     dev = resolve_device(device)
     results = train_ensemble(
-        method(spec, obs_dim),
+        plug.build(spec, loaded),
         train_config(spec),
         runs,
         loaded,
@@ -140,19 +210,17 @@ def run_chunk(
         checkpoint=checkpoint,
         checkpoint_every_s=checkpoint_every_s,
     )
-    contrasts = {
-        data_id: mixing_contrasts(ds.mixing_name, ds.mixing_params, ds.sources)
-        for data_id, ds in loaded.items()
-    }
+    data_metrics = {data_id: plug.data_metrics(ds) for data_id, ds in loaded.items()}
     versions = {"identvae": identvae.__version__, "torch": torch.__version__}
-    for run, result in zip(spec["runs"], results, strict=True):
+    per_run_keys = sweeps.setting_columns(spec["experiment"])
+    for run, run_spec, result in zip(spec["runs"], runs, results, strict=True):
         config = {
             "experiment": spec["experiment"],
             "run_id": run["run_id"],
             "chunk": spec["chunk"],
             "data": spec["data"] | {"seed": run["data_seed"], "path": data_paths[run["data_id"]]},
             "model": spec["model"],
-            "train": spec["train"] | {"gamma2": run["gamma2"], "beta": run["beta"]},
+            "train": spec["train"] | run_spec.settings,
             "model_seed": run["model_seed"],
             "data_seed": run["data_seed"],
             # the run's structural sweep values (prior, dim, ...); data and model above include them
@@ -160,7 +228,10 @@ def run_chunk(
             "device": str(dev),
             "versions": versions,
         }
-        write_run(Path(runs_dir) / run["run_id"], config, result, contrasts[run["data_id"]])
+        extra = {k: run[k] for k in ("model", "lr") if k in per_run_keys and k in run}
+        if extra:  # iVAE: the named model (its weights are in train) and the run's lr
+            config["sweep_values"] = extra
+        write_run(Path(runs_dir) / run["run_id"], config, result, data_metrics[run["data_id"]])
     write_json(
         manifest_path,
         {

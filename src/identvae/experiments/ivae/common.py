@@ -1,0 +1,131 @@
+"""What the iVAE paper's experiments share: the models' names and order, the metric protocol's
+caption sentence, per-model final MCCs and the claim statistic "model A above models B"."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from identvae.analysis.runs import ok_runs
+from identvae.claims import Measured, NoData, Runs
+
+MODEL_ORDER = ("ivae", "ivae_elbo", "vae", "beta_vae", "beta_tcvae")
+LABELS = {
+    "ivae": "iVAE",
+    "ivae_elbo": "iVAE, plain ELBO",
+    "vae": "VAE",
+    "beta_vae": "β-VAE",
+    "beta_tcvae": "β-TC-VAE",
+}
+BASELINES = ("vae", "beta_vae", "beta_tcvae")
+#: The metric protocol (spec section 4), said once in every caption.
+PROTOCOL = (
+    "MCC: |Pearson| correlations between the true sources and one posterior sample per point "
+    "on the full training set (the iVAE protocol: no held-out split), matched by the Hungarian "
+    "algorithm, after the last epoch."
+)
+#: The gap (in MCC) below which a comparison is not called a clear difference.
+CLEAR_GAP = 0.1
+
+
+def models(summary: pd.DataFrame) -> list[str]:
+    """The models of a summary, in the paper's order (unknown names last)."""
+    present = list(dict.fromkeys(summary["model"]))
+    return [m for m in MODEL_ORDER if m in present] + [m for m in present if m not in MODEL_ORDER]
+
+
+def label(model: str) -> str:
+    return LABELS.get(model, model)
+
+
+def final_mcc(summary: pd.DataFrame, model: str) -> np.ndarray:
+    """The final MCC of each finished run of ``model``."""
+    runs = ok_runs(summary[summary["model"] == model])
+    values = runs["mcc"].to_numpy(float)
+    return values[np.isfinite(values)]
+
+
+def spread(values: np.ndarray) -> str:
+    """ "0.93 ± 0.02 (n = 5)" for the runs of one cell."""
+    if values.size == 0:
+        return "no finished run"
+    return f"{values.mean():.2f} ± {values.std():.2f} (n = {values.size})"
+
+
+def seeds_phrase(summary: pd.DataFrame) -> str:
+    """How many data and model seeds each cell has, and how the spread is shown."""
+    data, model = summary["data_seed"].nunique(), summary["model_seed"].nunique()
+    return (
+        f"{data} data seed{'s' if data != 1 else ''} × {model} model seed"
+        f"{'s' if model != 1 else ''} per cell; lines and dots are means, bands and bars ± one "
+        "standard deviation over those runs."
+    )
+
+
+def groups(summary: pd.DataFrame, names: Sequence[str]) -> dict[str, Runs]:
+    """Finished and total runs of each named model the summary has."""
+    cells = {m: summary[summary["model"] == m] for m in names if m in set(summary["model"])}
+    return {label(m): Runs(len(ok_runs(cell)), len(cell)) for m, cell in cells.items()}
+
+
+def gap_over(summary: pd.DataFrame, model: str, others: Sequence[str]) -> Measured | NoData:
+    """Median final MCC of ``model`` minus the best median of ``others`` (present ones)."""
+    others = [m for m in others if m in set(summary["model"])]
+    mine = final_mcc(summary, model)
+    medians = {m: np.median(v) for m in others if (v := final_mcc(summary, m)).size}
+    used = groups(summary, [model, *others])
+    if mine.size == 0 or not medians:
+        return NoData(f"no finished {label(model)} run or no finished comparison run", used)
+    best = max(medians, key=medians.get)
+    gap = float(np.median(mine) - medians[best])
+    listed = ", ".join(f"{label(m)} {v:.2f}" for m, v in medians.items())
+    return Measured(
+        gap,
+        f"{label(model)} {np.median(mine):.2f} vs best baseline {label(best)} "
+        f"{medians[best]:.2f} (gap {gap:+.2f})",
+        f"median final MCC: {label(model)} {np.median(mine):.3f}; {listed}",
+        groups=used,
+    )
+
+
+def median_of(summary: pd.DataFrame, model: str) -> Measured | NoData:
+    """The median final MCC of ``model``."""
+    values = final_mcc(summary, model)
+    used = groups(summary, [model])
+    if values.size == 0:
+        return NoData(f"no finished {label(model)} run", used)
+    return Measured(
+        float(np.median(values)),
+        f"{np.median(values):.3f} (median; {spread(values)})",
+        f"{label(model)} final MCC: median {np.median(values):.3f}, {spread(values)}",
+        groups=used,
+    )
+
+
+def table_by(summary: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
+    """Final MCC (sample and posterior mean) and ELBO per model and ``keys``: run counts,
+    failed runs, mean, std and median over the finished runs."""
+    rows = []
+    for values, cell in summary.groupby(["model", *keys], sort=False):
+        ok = ok_runs(cell)
+        model = values[0]
+        rows.append(
+            {
+                "model": model,
+                **dict(zip(keys, values[1:], strict=True)),
+                "runs": len(cell),
+                "failed": int((cell["status"] != "ok").sum()),
+                "mcc_mean": ok["mcc"].mean(),
+                "mcc_std": ok["mcc"].std(),
+                "mcc_median": ok["mcc"].median(),
+                "mcc_posterior_mean_median": ok["mcc_mean"].median(),
+                "neg_elbo_median": ok["neg_elbo"].median(),
+            }
+        )
+    table = pd.DataFrame(rows)
+    order = {m: i for i, m in enumerate(models(summary))}
+    return table.sort_values(
+        ["model", *keys], key=lambda c: c.map(order) if c.name == "model" else c, ignore_index=True
+    )

@@ -1,0 +1,139 @@
+"""The iVAE paper's plot kinds: scatter panels coloured by segment (Fig. 1), MCC over training
+per model (Fig. 2a, the discrete supplement), final MCC against a setting per model (Fig. 2b)
+and the final ELBO against MCC (the model-selection supplement)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from identvae.figures.style import FIG_WIDTH, PALETTE, apply_style, plt
+
+
+def model_colours(models: Sequence[str]) -> dict[str, str]:
+    """One fixed colour per model name, the iVAE first."""
+    return {m: PALETTE[i % len(PALETTE)] for i, m in enumerate(models)}
+
+
+def plot_segment_scatter(
+    panels: Sequence[tuple[str, np.ndarray]], labels: np.ndarray, title: str
+) -> Figure:
+    """One 2-D scatter per panel (title, points [N, 2]), each point coloured by its segment."""
+    apply_style()
+    fig, axes = plt.subplots(
+        1, len(panels), figsize=(FIG_WIDTH, FIG_WIDTH / len(panels) + 0.6), layout="constrained"
+    )
+    for ax, (name, points) in zip(np.atleast_1d(axes), panels, strict=True):
+        ax.scatter(points[:, 0], points[:, 1], c=labels, cmap="tab10", s=2, alpha=0.5, linewidths=0)
+        ax.set_title(name, fontsize=8)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.grid(False)
+    fig.suptitle(title)
+    return fig
+
+
+def plot_curves(
+    histories: pd.DataFrame,
+    models: Sequence[str],
+    labels: Mapping[str, str],
+    title: str,
+    metric: str = "mcc",
+    ylabel: str = "MCC",
+    unit_range: bool = True,
+) -> Figure:
+    """Mean ± std over runs of ``metric`` against the epoch, one line per model (finished
+    runs only); ``unit_range`` fixes the y axis to [0, 1] (MCC)."""
+    apply_style()
+    fig, ax = plt.subplots(figsize=(FIG_WIDTH, 3.0), layout="constrained")
+    colours = model_colours(models)
+    for model in models:
+        runs = histories[(histories["model"] == model) & (histories["status"] == "ok")]
+        if runs.empty:
+            continue
+        stats = runs.groupby("epoch")[metric].agg(["mean", "std", "count"]).reset_index()
+        std = stats["std"].fillna(0.0)
+        ax.plot(stats["epoch"], stats["mean"], color=colours[model], label=labels[model])
+        ax.fill_between(
+            stats["epoch"],
+            stats["mean"] - std,
+            stats["mean"] + std,
+            color=colours[model],
+            alpha=0.2,
+            linewidth=0,
+        )
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(ylabel)
+    if unit_range:
+        ax.set_ylim(0, 1.02)
+    ax.legend(loc="lower right" if unit_range else "best", ncols=2)
+    ax.set_title(title)
+    return fig
+
+
+def plot_against(
+    summary: pd.DataFrame,
+    x: str,
+    models: Sequence[str],
+    labels: Mapping[str, str],
+    title: str,
+    xlabel: str,
+    metric: str = "mcc",
+) -> Figure:
+    """Each finished run's final ``metric`` against ``x`` (small dots, jittered), with the mean
+    ± std per model and x value."""
+    apply_style()
+    fig, ax = plt.subplots(figsize=(FIG_WIDTH, 3.0), layout="constrained")
+    colours = model_colours(models)
+    offsets = np.linspace(-0.15, 0.15, len(models)) if len(models) > 1 else [0.0]
+    for offset, model in zip(offsets, models, strict=True):
+        runs = summary[(summary["model"] == model) & (summary["status"] == "ok")]
+        if runs.empty:
+            continue
+        ax.scatter(runs[x] + offset, runs[metric], color=colours[model], s=6, alpha=0.4)
+        stats = runs.groupby(x)[metric].agg(["mean", "std"]).reset_index()
+        ax.errorbar(
+            stats[x] + offset,
+            stats["mean"],
+            yerr=stats["std"].fillna(0.0),
+            color=colours[model],
+            marker="o",
+            capsize=2,
+            label=labels[model],
+        )
+    ax.set_xticks(sorted(summary[x].unique()))
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("MCC")
+    ax.set_ylim(0, 1.02)
+    ax.legend(loc="lower left", ncols=2)
+    ax.set_title(title)
+    return fig
+
+
+def plot_elbo_mcc(summary: pd.DataFrame, title: str, note: str) -> Figure:
+    """Final ELBO (per point) against final MCC, one dot per finished run, coloured by the
+    learning rate and shaped by the depth."""
+    apply_style()
+    fig, ax = plt.subplots(figsize=(FIG_WIDTH, 3.2), layout="constrained")
+    runs = summary[summary["status"] == "ok"]
+    markers = dict(zip(sorted(runs["layers"].unique()), "os^Dv<>", strict=False))
+    colours = dict(zip(sorted(runs["lr"].unique()), PALETTE, strict=False))
+    for (layers, lr), cell in runs.groupby(["layers", "lr"]):
+        ax.scatter(
+            -cell["neg_elbo"],
+            cell["mcc"],
+            marker=markers[layers],
+            color=colours[lr],
+            s=18,
+            alpha=0.8,
+            label=f"{layers} layers, lr {lr:g}",
+        )
+    ax.set_xlabel("final ELBO per point (higher is better)")
+    ax.set_ylabel("MCC")
+    ax.set_title(title)
+    ax.text(0.02, 0.96, note, transform=ax.transAxes, va="top", fontsize=8)
+    ax.legend(fontsize=6, ncols=2, loc="lower right")
+    return fig
