@@ -39,6 +39,7 @@ def _run(runs_dir, run_id, status, epochs):
     write_json(
         run / "config.json",
         {
+            "experiment": "etg_moebius_gamma",
             "train": {"gamma2": 10.0, "beta": 1.0},
             "model_seed": 1,
             "data_seed": 1,

@@ -129,7 +129,7 @@ def test_the_toy_trains_without_a_validation_split_and_lowers_rates_on_plateaus(
         assert best < first  # it learns
         assert "enc_norm" in res.best  # the selected-check metrics reach the selected row
     # each run starts at its own rate (or the chunk's) and some plateau lowers one
-    lrs = [[row["lr"] for row in res.history] for res in results]
+    lrs = [[row["epoch_lr"] for row in res.history] for res in results]
     assert any(seq[-1] < seq[0] for seq in lrs), lrs
     assert all(
         math.isclose(seq[0], spec.lr or TOY_TRAIN.lr)

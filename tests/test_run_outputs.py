@@ -35,6 +35,7 @@ def runs_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("runs")
     for spec, result in zip(runs, results, strict=True):
         config = {
+            "experiment": "etg_moebius_gamma",
             "data": DATA,
             "model": {"prior": "uniform", "latent_dim": 3},
             "train": {"gamma2": spec.settings["gamma2"], "beta": 1.0},
