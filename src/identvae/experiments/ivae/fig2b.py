@@ -5,8 +5,6 @@ undercomplete case). The paper: the iVAE is much higher, and the gap grows with 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
@@ -23,16 +21,8 @@ EXPERIMENT = "ivae_fig2b"
 TITLE = "iVAE Fig. 2b: final MCC against the latent dimension"
 
 
-@dataclass(frozen=True)
-class Context:
-    n_segments: int
-    segment_size: int
-    obs_dim: int
-
-
-def context(settings: dict) -> Context:
-    data = settings["data"]
-    return Context(data["n_segments"], data["segment_size"], data["obs_dim"])
+Context = common.SegmentData
+context = common.segment_data
 
 
 def table(data: ExperimentData, ctx: Context) -> pd.DataFrame:

@@ -5,8 +5,6 @@ truth."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pandas as pd
 from matplotlib.figure import Figure
 
@@ -24,16 +22,8 @@ TITLE = "iVAE supplement: the ELBO selects models"
 P_MAX = 0.05
 
 
-@dataclass(frozen=True)
-class Context:
-    n_segments: int
-    segment_size: int
-    n_sources: int
-
-
-def context(settings: dict) -> Context:
-    data = settings["data"]
-    return Context(data["n_segments"], data["segment_size"], data["n_sources"])
+Context = common.SegmentData
+context = common.segment_data
 
 
 def table(data: ExperimentData, ctx: Context) -> pd.DataFrame:
