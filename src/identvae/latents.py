@@ -20,9 +20,9 @@ from identvae.train.data import stack_part
 from identvae.train.ensemble import run_generators
 
 
-def run_latents(run_dir: str | Path) -> tuple[dict, dict[str, np.ndarray]]:
-    """One finished run's config and latents (``mean``, ``sample`` [N, n]) on its training
-    data; an unreadable weights file raises ArtifactError naming it."""
+def run_latents(run_dir: str | Path) -> tuple[dict, datasets.Dataset, dict[str, np.ndarray]]:
+    """One finished run's config, dataset and latents (``mean``, ``sample`` [N, n]) on its
+    training data; an unreadable weights file raises ArtifactError naming it."""
     run_dir = Path(run_dir)
     config = read_json(run_dir / "config.json")
     dataset = datasets.load(config["data"]["path"])
@@ -37,7 +37,7 @@ def run_latents(run_dir: str | Path) -> tuple[dict, dict[str, np.ndarray]]:
     part = stack_part([dataset], "train", torch.device("cpu"))
     generator = run_generators(config["model_seed"])[1]
     latents = plug_in.latents(params, part, torch.zeros(1, dtype=torch.long), [generator])
-    return config, {k: v[0] for k, v in latents.items()}
+    return config, dataset, {k: v[0] for k, v in latents.items()}
 
 
 def write_latents(runs_dir: str | Path, run_ids: list[str], path: str | Path) -> None:
@@ -50,12 +50,11 @@ def write_latents(runs_dir: str | Path, run_ids: list[str], path: str | Path) ->
         if final["status"] != "ok":
             skipped.append(f"{run_id}:{final['status']}")
             continue
-        config, latents = run_latents(Path(runs_dir) / run_id)
+        config, ds, latents = run_latents(Path(runs_dir) / run_id)
         data_id = Path(config["data"]["path"]).stem
         arrays |= {f"{run_id}/{k}": v for k, v in latents.items()}
         arrays[f"{run_id}/data_id"] = np.array(data_id)
         if f"data/{data_id}/sources" not in arrays:
-            ds = datasets.load(config["data"]["path"])
             train = ds.split == 0
             arrays[f"data/{data_id}/sources"] = ds.sources[train]
             arrays[f"data/{data_id}/observations"] = ds.observations[train]

@@ -17,11 +17,13 @@ import yaml
 from identvae import sweeps
 from identvae.io import ArtifactError, atomic_path, read_json
 
-
-def head_columns(exp_name: str) -> tuple[str, ...]:
-    """The settings columns that head every row of an experiment's tables: the per-run sweep
-    keys (gamma2, beta or model, lr; the seeds) and the structural ones (prior, dim, ...)."""
-    return (*sweeps.setting_columns(exp_name), *sweeps.paper_sweep(exp_name).structural)
+#: The settings columns a summary row may start with, in table order: each paper's per-run
+#: sweep keys (gamma2, beta or model, lr; the seeds), then its structural ones (prior, dim, ...).
+HEADS = tuple(
+    dict.fromkeys(k for p in sweeps.PAPER_SWEEPS.values() for k in (*p.per_run, *p.structural))
+)
+#: The per-run ones, by which ``identvae runs`` sorts.
+PER_RUN = tuple(k for p in sweeps.PAPER_SWEEPS.values() for k in p.per_run)
 
 
 def _setting(config: dict, key: str):
@@ -79,11 +81,6 @@ def read_history(run_dir: str | Path, run: pd.Series) -> pd.DataFrame:
     return pd.concat([front, history.reset_index(drop=True)], axis=1)
 
 
-SORTED = tuple(k for paper in sweeps.PAPER_SWEEPS.values() for k in paper.per_run)
-#: Every settings column a summary may have, in table order.
-HEADS = tuple(dict.fromkeys(k for paper in sweeps.PAPER_SWEEPS for k in head_columns(f"{paper}_")))
-
-
 def histories(runs_dir: str | Path, summary: pd.DataFrame) -> pd.DataFrame:
     """Every check of the summary's runs in one long table (one row per run and check)."""
     runs_dir = Path(runs_dir)
@@ -114,5 +111,5 @@ def list_runs(exp_dir: str | Path) -> pd.DataFrame:
     table = pd.DataFrame([read_run(d) for d in dirs])
     if table.empty:
         return table
-    columns = [c for c in HEADS if c in table and c in SORTED]
+    columns = [c for c in HEADS if c in table and c in PER_RUN]
     return table.sort_values([*columns, "run_id"], ignore_index=True)

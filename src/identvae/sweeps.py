@@ -56,6 +56,9 @@ STRUCTURAL_KEYS = {
 STRUCTURAL_DEFAULTS = {"decoder_variance": "fixed"}
 # Structural keys that change the dataset, so they are part of the data id.
 DATA_KEYS = ("dim",)
+#: Structural keys a config may sweep (an iVAE run's ``prior`` comes from its named model; the
+#: schema refuses it in an iVAE sweep).
+SWEEPABLE = ("prior", "dim", "decoder_variance", "hidden", "layers")
 
 
 def paper_sweep(exp_name: str) -> PaperSweep:
@@ -124,10 +127,6 @@ def expand_runs(exp_name: str, exp: dict[str, Any]) -> list[dict[str, Any]]:
     if len(set(ids)) != len(ids):
         raise ValueError(f"experiments.{exp_name}.sweep: repeated values give duplicate run ids")
     return runs
-
-
-#: Structural keys a config may sweep (``prior`` of an iVAE experiment comes from its models).
-SWEEPABLE = ("prior", "dim", "decoder_variance", "hidden", "layers")
 
 
 def _named_model(exp_name: str, exp: dict[str, Any], name: str) -> dict[str, Any]:

@@ -88,6 +88,14 @@ class IVAEMethod:
             logvars.append(logvar)
         return torch.cat(means, 1), torch.cat(logvars, 1)
 
+    def _posterior_sample(self, params: Params, part: Part, data: torch.Tensor, generators):
+        """Means, log-variances and one posterior sample per point [R, N, n], the sample drawn
+        from each run's own (evaluation) generator."""
+        mean, logvar = self._posterior(params, part, data)
+        draws = [torch.randn(part.size, self.model.latent_dim, generator=g) for g in generators]
+        eps = torch.stack(draws).to(mean.device)
+        return mean, logvar, mean + torch.exp(0.5 * logvar) * eps
+
     @torch.no_grad()
     def evaluate(
         self,
@@ -99,9 +107,7 @@ class IVAEMethod:
     ) -> list[dict[str, float]]:
         """MCC of one posterior sample and of the posterior mean on the full part, and the plain
         negative ELBO per point (one sample, analytic KL)."""
-        mean, logvar = self._posterior(params, part, data)
-        eps = self._noise(generators, part.size, mean.device)
-        z = mean + torch.exp(0.5 * logvar) * eps
+        mean, logvar, z = self._posterior_sample(params, part, data, generators)
         neg_elbo = torch.zeros(len(generators), device=mean.device, dtype=torch.float64)
         for start in range(0, part.size, self.check_chunk):
             stop = start + self.check_chunk
@@ -126,10 +132,6 @@ class IVAEMethod:
             )
         return rows
 
-    def _noise(self, generators, n: int, dev: torch.device) -> torch.Tensor:
-        draws = [torch.randn(n, self.model.latent_dim, generator=g) for g in generators]
-        return torch.stack(draws).to(dev)
-
     def after_check(self, metrics: list[dict[str, float]], settings: Settings) -> Settings:
         return settings
 
@@ -141,9 +143,7 @@ class IVAEMethod:
         self, params: Params, part: Part, data: torch.Tensor, generators: Sequence[torch.Generator]
     ) -> dict[str, np.ndarray]:
         """Posterior means and one posterior sample per point [R, N, n]."""
-        mean, logvar = self._posterior(params, part, data)
-        eps = self._noise(generators, part.size, mean.device)
-        sample = mean + torch.exp(0.5 * logvar) * eps
+        mean, _, sample = self._posterior_sample(params, part, data, generators)
         return {"mean": mean.cpu().numpy(), "sample": sample.cpu().numpy()}
 
     def make_optimizer(self, tensors: list[torch.Tensor], lr: torch.Tensor) -> RowAdam:

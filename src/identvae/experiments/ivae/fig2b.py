@@ -67,12 +67,12 @@ def gap_grows(data: ExperimentData, ctx: Context) -> Measured | NoData:
         return NoData(f"gaps at fewer than two dimensions ({sorted(per_dim)})", used)
     dims = np.array(sorted(per_dim))
     values = np.array([per_dim[d] for d in dims])
-    rho, p, _ = rank_correlation(dims, values)
     listed = ", ".join(f"n={d}: {v:+.2f}" for d, v in zip(dims, values, strict=True))
-    if not np.isfinite(rho):
-        rho = 0.0 if len(dims) < 3 else rho
-    if len(dims) == 2:  # two points: the sign of the change
-        rho = float(np.sign(values[1] - values[0]))
+    if len(dims) == 2:  # too few for a rank correlation: the sign of the change
+        rho, p = float(np.sign(values[1] - values[0])), np.nan
+    else:
+        rho, p, _ = rank_correlation(dims, values)
+        rho = 0.0 if not np.isfinite(rho) else rho  # equal gaps at every n: no trend
     return Measured(
         float(rho),
         f"gap {listed}; ρ(n, gap) = {rho:.2f}",
