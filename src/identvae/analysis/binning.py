@@ -20,7 +20,12 @@ a failed run, or ≤ 0) is in no bin: the table gives such runs one extra row (`
 every run is accounted for.
 
 The Spearman rank correlation between the C_IMA and batch MCC is taken over the finished runs
-with both values finite (ranks of C_IMA and of its log10 agree)."""
+with both values finite (ranks of C_IMA and of its log10 agree).
+
+Equal-width bins in log10 can leave an end bin with very few runs (E2's drawn linear maps are
+dense at small c_IMA and sparse at large). :func:`quantile_ends` gives a comparison of the two
+ends that each hold enough runs: the lowest and the highest ``1 / n_bins`` of the runs by C_IMA
+(quantile bins)."""
 
 from __future__ import annotations
 
@@ -224,3 +229,46 @@ def end_bins(summary: pd.DataFrame, column: str, n_bins: int = N_BINS) -> pd.Dat
     tab = binned_table(summary, column, n_bins)
     tab = tab[(tab["bin"] != UNBINNED) & np.isfinite(tab["mcc_batch_median"].astype(float))]
     return tab.iloc[[0, -1]] if len(tab) >= 2 else None
+
+
+@dataclass(frozen=True)
+class QuantileEnd:
+    """One end of the runs ranked by log10 C_IMA: its runs and finished runs, its log10 C_IMA
+    range and the median batch MCC of its finished runs."""
+
+    runs: int
+    ok: int
+    log10_lo: float
+    log10_hi: float
+    mcc_batch_median: float
+
+    @property
+    def label(self) -> str:
+        return f"[{self.log10_lo:.2f}, {self.log10_hi:.2f}]"
+
+
+def quantile_ends(
+    summary: pd.DataFrame, column: str, n_bins: int = N_BINS
+) -> tuple[QuantileEnd, QuantileEnd] | None:
+    """The lowest and the highest of ``n_bins`` quantile bins of the runs with a finite log10
+    ``column`` (whatever their status: a failed run is counted where its C_IMA puts it), each
+    holding ``len // n_bins`` or one more runs (ties broken by row order), or None with fewer
+    than ``2 * n_bins`` such runs. The median is over each end's finished runs."""
+    b = binning(summary, column, n_bins)
+    finite = np.flatnonzero(np.isfinite(b.log_x))
+    if finite.size < 2 * n_bins:
+        return None
+    order = finite[np.argsort(b.log_x[finite], kind="stable")]
+    parts = np.array_split(order, n_bins)
+
+    def end(rows: np.ndarray) -> QuantileEnd:
+        ok = rows[b.ok[rows]]
+        return QuantileEnd(
+            runs=len(rows),
+            ok=len(ok),
+            log10_lo=float(b.log_x[rows].min()),
+            log10_hi=float(b.log_x[rows].max()),
+            mcc_batch_median=float(np.median(b.mcc_batch[ok])) if len(ok) else np.nan,
+        )
+
+    return end(parts[0]), end(parts[-1])

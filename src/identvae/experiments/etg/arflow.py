@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 from identvae.analysis import phrases
 from identvae.analysis.binning import N_BINS, binned_table, binning, end_bins
 from identvae.analysis.chance import settings_chance_mcc
-from identvae.claims import Claim, Condition, Measured, NoData, Threshold
+from identvae.claims import Claim, Measured, NoData
 from identvae.experiments import registry
 from identvae.experiments.etg import binned
 from identvae.experiments.inputs import ExperimentData
@@ -25,8 +25,6 @@ EXPERIMENT = "etg_arflow"
 TITLE = "E6: affine-coupling flow mixing, VAE with Gaussian prior"
 CIMA_COLUMN = "mixing_cima"
 X_LABEL = r"$\log_{10}\, C_{\mathrm{IMA}}$ of the mixing"
-#: |ρ| from which the detail notes that the trend is stronger than the paper's "weak".
-RHO_STRONG = 0.3
 
 
 @dataclass(frozen=True)
@@ -84,8 +82,6 @@ def trend(data: ExperimentData, ctx: Context) -> Measured | NoData:
             f"; median batch MCC {ends['mcc_batch_median'].iloc[0]:.3f} in the lowest bin, "
             f"{ends['mcc_batch_median'].iloc[-1]:.3f} in the highest"
         )
-    if b.rho <= -RHO_STRONG:
-        extra += f"; |ρ| ≥ {RHO_STRONG}: stronger than the paper's weak trend"
     return Measured(
         outcome.value, outcome.ours, outcome.detail + extra, outcome.groups, outcome.holds
     )
@@ -95,18 +91,12 @@ CLAIMS = (
     Claim(
         "E6.arflow_trend",
         EXPERIMENT,
-        "For random affine-coupling-flow mixings, batch MCC shows (at most) a weak negative "
-        "trend with the mixing's C_IMA.",
-        "weak trend",
+        "For random affine-coupling-flow mixings the authors found only a weak trend of batch "
+        "MCC with the mixing's C_IMA and asked to report what comes out: the rank correlation "
+        "and the end bins' medians.",
+        "a weak trend, no number",
         trend,
-        Threshold(
-            "Spearman ρ",
-            reproduced=-0.1,
-            partly=0.0,
-            higher_is_better=False,
-            partly_strict=True,
-            conditions=(Condition("significant", f"p < {binned.P_MAX}", "cap"),),
-        ),
+        None,
         min_ok_runs=binned.MIN_OK_RUNS,
     ),
 )

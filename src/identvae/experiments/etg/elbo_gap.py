@@ -203,7 +203,8 @@ def claims(experiment: str, ima_class: bool) -> tuple[Claim, ...]:
 
     - ``gap_to_cima``: E[log p − ELBO*] → C_IMA (for an IMA-class mixing: → 0);
     - ``gap_lima_to_zero``: E[L_IMA − ELBO*] → 0;
-    - ``is_gap_to_cima`` (beyond the paper): the importance-sampled finite-γ gap → C_IMA too."""
+    - ``is_gap_to_cima`` (beyond the paper, so reported, not judged): the importance-sampled
+      finite-γ gap at the largest γ², against the same target."""
     target_text = "0 (IMA class: C_IMA = 0)" if ima_class else "C_IMA"
     return (
         Claim(
@@ -227,10 +228,11 @@ def claims(experiment: str, ima_class: bool) -> tuple[Claim, ...]:
         Claim(
             f"{experiment}.is_gap_to_cima",
             experiment,
-            "Beyond the paper: the true finite-γ gap E[log p_γ − ELBO*] (importance-sampled "
-            f"log p_γ) also tends to {target_text} (checked at the largest γ²).",
+            "Beyond the paper (which has no such claim, so the value is reported): the true "
+            f"finite-γ gap E[log p_γ − ELBO*] (importance-sampled log p_γ) against "
+            f"{target_text} at the largest γ².",
             "— (not in the paper)",
             gap_statistic("gap_is", target_is_cima=True),
-            TOLERANCE,
+            None,
         ),
     )

@@ -3,7 +3,10 @@
 Uniform sources, mixed by a Möbius transform followed by a random non-orthogonal linear map L
 (unit determinant by default), a new mixing per data seed, one model seed, γ² = 1e5 at paper
 scale. The paper bins runs on log10 c_IMA(L) (5 bins) and reports that the median batch MCC falls
-from ≈ 0.88 in the lowest bin to ≈ 0.6 in the highest.
+from ≈ 0.88 in the lowest bin to ≈ 0.6 in the highest. The figure and table use the paper's 5
+log-spaced bins; the drop claim compares the lowest and the highest fifth of the runs by
+c_IMA (quantile bins), because the drawn maps are sparse at large c_IMA and a log-spaced end bin
+can hold two runs.
 
 **Choice** (spec E2): the paper's x axis is the c_IMA of L alone (``linear_cima``, constant over
 space); the global C_IMA of the whole composite mixing (``mixing_cima``) is recorded as well and
@@ -18,9 +21,9 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from identvae.analysis import phrases
-from identvae.analysis.binning import N_BINS, binned_table, binning, end_bins
+from identvae.analysis.binning import N_BINS, binned_table, binning, quantile_ends
 from identvae.analysis.chance import settings_chance_mcc
-from identvae.claims import Claim, Condition, Measured, NoData, Threshold
+from identvae.claims import Claim, Condition, Measured, NoData, Runs, Threshold
 from identvae.experiments import registry
 from identvae.experiments.etg import binned
 from identvae.experiments.inputs import ExperimentData
@@ -129,24 +132,31 @@ def rank(data: ExperimentData, ctx: Context) -> Measured | NoData:
 
 
 def drop(data: ExperimentData, ctx: Context) -> Measured | NoData:
-    """Median batch MCC in the lowest bin minus that in the highest (bins with a finished run)."""
+    """Median batch MCC of the lowest fifth of the runs by C_IMA minus that of the highest
+    fifth (quantile bins, see :func:`identvae.analysis.binning.quantile_ends`)."""
     summary = data.summary.reset_index(drop=True)
-    b = binning(summary, ctx.column, ctx.n_bins)
-    groups = binned.usable(b, summary)
-    ends = end_bins(summary, ctx.column, ctx.n_bins)
+    fifth = f"1/{ctx.n_bins}"
+    ends = quantile_ends(summary, ctx.column, ctx.n_bins)
     if ends is None:
-        return NoData(f"fewer than two bins with a finished run; x = log10 {ctx.column}", groups)
-    low, high = ends.iloc[0], ends.iloc[-1]
-    value = float(low["mcc_batch_median"] - high["mcc_batch_median"])
+        b = binning(summary, ctx.column, ctx.n_bins)
+        return NoData(
+            f"fewer than {2 * ctx.n_bins} runs with a finite {ctx.column} for two quantile "
+            f"bins of {fifth} of the runs",
+            binned.usable(b, summary),
+        )
+    low, high = ends
+    value = low.mcc_batch_median - high.mcc_batch_median
     return Measured(
         value,
-        f"{low['mcc_batch_median']:.2f} → {high['mcc_batch_median']:.2f} (drop {value:.2f})",
-        f"median batch MCC {low['mcc_batch_median']:.3f} in bin {low['bin_label']} "
-        f"({low['runs'] - low['failed']} ok of {low['runs']} runs) vs "
-        f"{high['mcc_batch_median']:.3f} in bin {high['bin_label']} "
-        f"({high['runs'] - high['failed']} ok of {high['runs']} runs), drop {value:.3f}; "
-        f"x = log10 {ctx.column}",
-        groups=groups,
+        f"{low.mcc_batch_median:.2f} → {high.mcc_batch_median:.2f} (drop {value:.2f})",
+        f"median batch MCC {low.mcc_batch_median:.3f} over the lowest {fifth} of the runs by "
+        f"log10 {ctx.column} (in {low.label}) vs {high.mcc_batch_median:.3f} over the highest "
+        f"{fifth} (in {high.label}), drop {value:.3f}; quantile bins, so that each end holds "
+        "enough runs (the figure's log-spaced bins are the paper's)",
+        groups={
+            f"lowest {fifth}": Runs(low.ok, low.runs),
+            f"highest {fifth}": Runs(high.ok, high.runs),
+        },
     )
 
 
@@ -170,9 +180,10 @@ CLAIMS = (
     Claim(
         "E2.drop",
         EXPERIMENT,
-        "Median batch MCC falls from the bin with the smallest IMA violation of the mixing to "
-        f"the bin with the largest ({N_BINS} log-spaced bins).",
-        "≈ 0.88 → ≈ 0.6",
+        "Median batch MCC falls from the runs with the smallest IMA violation of the mixing to "
+        f"those with the largest: the lowest and the highest 1/{N_BINS} of the runs by C_IMA "
+        f"(quantile bins; the paper compares its {N_BINS} log-spaced bins, drawn in the figure).",
+        f"≈ 0.88 → ≈ 0.6 (lowest to highest of {N_BINS} log-spaced bins)",
         drop,
         Threshold("the drop", reproduced=0.15, partly=0.05),
         min_ok_runs=binned.MIN_OK_RUNS,
