@@ -13,9 +13,19 @@ E1 = "etg_moebius_gamma"
 pytestmark = pytest.mark.workflow
 
 
-def assert_same_summary(new: pd.DataFrame, old: pd.DataFrame, where: str) -> None:
-    """Same runs, same columns, same values (exactly for text, to float64 round-off for
-    numbers); ``wall_time_s`` is the one column allowed to differ."""
+#: Experiments compared more loosely than float64 round-off, and why.
+RTOL = {
+    # Its priors now share ensembles (one per dimension, not one per prior): a run trained with
+    # others equals it trained alone to float32 round-off (tests/test_ensemble.py), here 1e-8.
+    "etg_prior_ablation": 1e-6,
+}
+
+
+def assert_same_summary(
+    new: pd.DataFrame, old: pd.DataFrame, where: str, rtol: float = 1e-12
+) -> None:
+    """Same runs, same columns, same values (exactly for text, to ``rtol``, by default float64
+    round-off, for numbers); ``wall_time_s`` is the one column allowed to differ."""
     new, old = (t.sort_values("run_id", ignore_index=True) for t in (new, old))
     missing = sorted(set(old.columns) - set(new.columns))
     assert not missing, f"{where}: columns gone: {missing}"
@@ -28,7 +38,7 @@ def assert_same_summary(new: pd.DataFrame, old: pd.DataFrame, where: str) -> Non
             np.testing.assert_allclose(
                 a.to_numpy(float),
                 b.to_numpy(float),
-                rtol=1e-12,
+                rtol=rtol,
                 atol=0,
                 err_msg=f"{where}.{column}",
             )
@@ -39,7 +49,8 @@ def assert_same_summary(new: pd.DataFrame, old: pd.DataFrame, where: str) -> Non
 @pytest.mark.parametrize("path", sorted((BEFORE / "smoke").glob("*.csv")), ids=lambda p: p.stem)
 def test_the_smoke_preset_gives_the_recorded_summaries(smoke, path):
     new = pd.read_csv(smoke / path.stem / "summary.csv")
-    assert_same_summary(new, pd.read_csv(path), f"smoke {path.stem}")
+    rtol = RTOL.get(path.stem, 1e-12)
+    assert_same_summary(new, pd.read_csv(path), f"smoke {path.stem}", rtol)
 
 
 def test_the_quick_preset_e1_gives_the_recorded_summary(tmp_path):

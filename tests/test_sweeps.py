@@ -56,23 +56,43 @@ ABLATION = {
 
 
 def test_structural_keys_give_each_variant_its_own_chunks_and_settings():
+    """The dimension changes the architecture (a chunk per value); the prior is mixable: the runs
+    of one dimension share chunks, which list their priors and say prior: per_run."""
     runs = sweeps.expand_runs("etg_e", ABLATION)
     assert len(runs) == 12
     assert runs[0]["run_id"] == "prior=uniform_dim=2_seed=1"
     assert runs[0]["variant"] == {"prior": "uniform", "dim": 2}
     chunks = sweeps.chunk_ids("etg_e", ABLATION)
-    assert len(chunks) == 8  # 4 variants of 3 runs, cut into chunks of at most 2
-    seen = []
+    assert len(chunks) == 6  # 2 dimensions of 6 runs, cut into chunks of at most 2
+    seen, priors_of_chunks = [], []
     for chunk in chunks:
         spec = sweeps.chunk_spec("etg_e", ABLATION, chunk)
-        variants = {tuple(r["variant"].items()) for r in spec["runs"]}
-        assert len(variants) == 1, "a chunk mixes architectures"
-        variant = spec["runs"][0]["variant"]
-        assert spec["model"]["prior"] == variant["prior"]
-        assert spec["model"]["latent_dim"] == spec["data"]["n_sources"] == variant["dim"]
+        dims = {r["variant"]["dim"] for r in spec["runs"]}
+        assert len(dims) == 1, "a chunk mixes architectures"
+        assert spec["model"]["latent_dim"] == spec["data"]["n_sources"] == dims.pop()
+        priors = list(dict.fromkeys(r["variant"]["prior"] for r in spec["runs"]))
+        if len(priors) == 1:  # a plain chunk: its prior is the model's, as before
+            assert spec["model"]["prior"] == priors[0] and "priors" not in spec["model"]
+        else:
+            assert spec["model"]["prior"] == sweeps.PER_RUN
+            assert spec["model"]["priors"] == priors
+        priors_of_chunks.append(priors)
+        for run in spec["runs"]:  # each run's config gets its own prior back
+            assert sweeps.run_sections(spec, run)["model"]["prior"] == run["variant"]["prior"]
+            assert "priors" not in sweeps.run_sections(spec, run)["model"]
         seen += [r["run_id"] for r in spec["runs"]]
+    assert ["uniform", "gaussian"] in priors_of_chunks  # seed 3's pair shares a chunk
     assert sorted(seen) == sorted(r["run_id"] for r in runs)
     assert ABLATION["model"] == {"prior": "uniform", "latent_dim": 3}  # not modified in place
+
+
+def test_only_the_papers_mixable_keys_share_chunks():
+    """The iVAE's prior comes from its named model and stays structural; the decoder-variance
+    mode of EtG changes the method, so each mode keeps its own chunks."""
+    modes = ABLATION | {"sweep": {"decoder_variance": ["learned", "mle"], "model_seed": [1, 2]}}
+    specs = [sweeps.chunk_spec("etg_e", modes, c) for c in sweeps.chunk_ids("etg_e", modes)]
+    assert [s["model"]["decoder_variance"] for s in specs] == ["learned", "mle"]
+    assert sweeps.PAPER_SWEEPS["ivae"].mixable == ()
 
 
 def test_a_dimension_sweep_names_its_datasets_and_their_settings():

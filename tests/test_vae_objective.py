@@ -58,3 +58,37 @@ def test_runs_initialise_from_their_own_seed_only():
     alone = init_vae(cfg, [torch.Generator().manual_seed(6)])
     for key, value in run_state_dict(alone, 0).items():
         assert torch.equal(together[key][1], value)
+
+
+def test_more_validation_elbo_samples_average_the_estimate_and_change_nothing_else():
+    """val_elbo_samples: K samples per point average the validation neg-ELBO (its spread over
+    repeated checks of the same weights falls like 1/sqrt(K)); every other metric, and with
+    K = 1 every number, is that of one sample."""
+    from identvae.metrics.evaluate import evaluate_vae
+
+    cfg = VAEConfig(obs_dim=3, latent_dim=3, prior="uniform")
+    params = init_vae(cfg, [torch.Generator().manual_seed(3)])
+    x = torch.randn(1, 200, 3)
+    s = torch.rand(1, 200, 3)
+    one = torch.ones(1)
+
+    def check(k: int, seed: int) -> dict:
+        gen = [torch.Generator().manual_seed(seed)]
+        return evaluate_vae(cfg, params, x, s, 1e3 * one, one, gen, 64, elbo_samples=k)[0]
+
+    assert (
+        check(1, 0)
+        == evaluate_vae(cfg, params, x, s, 1e3 * one, one, [torch.Generator().manual_seed(0)], 64)[
+            0
+        ]
+    )
+    many = check(16, 0)
+    assert many["val_neg_elbo"] != check(1, 0)["val_neg_elbo"]
+    assert {k: v for k, v in many.items() if k != "val_neg_elbo"} == {
+        k: v for k, v in check(1, 0).items() if k != "val_neg_elbo"
+    }
+    spread = {
+        k: torch.tensor([check(k, seed)["val_neg_elbo"] for seed in range(30)]).std()
+        for k in (1, 16)
+    }
+    assert 0.1 < float(spread[16] / spread[1]) < 0.5  # 1/sqrt(16) = 0.25

@@ -3,7 +3,10 @@
 Two kinds of sweep keys: per-run keys (γ², β, seeds) may differ between the runs of one ensemble
 chunk; structural keys (the prior, the dimension, the decoder-variance mode) change the
 architecture or the data, so runs that differ in one are trained in separate chunks, each with
-the experiment's settings overridden by its values (its *variant*).
+the experiment's settings overridden by its values (its *variant*). A paper's *mixable*
+structural keys are the exception: the method takes them per run (EtG's prior: the runs of one
+dimension share their architecture), so runs that differ only in them share a chunk, whose
+model section then says ``prior: per_run`` and lists the chunk's priors under ``priors``.
 
 Imported by the Snakefile at parse time, so it must stay light (no torch, no numpy)."""
 
@@ -26,6 +29,8 @@ class PaperSweep:
     train_keys: tuple[str, ...]
     #: keys that change the architecture or the data (a chunk per value), see STRUCTURAL_KEYS
     structural: tuple[str, ...]
+    #: structural keys the method takes per run, so that one chunk may mix their values
+    mixable: tuple[str, ...] = ()
 
 
 SEEDS = {"model_seed": "seed", "data_seed": "dseed"}
@@ -34,6 +39,7 @@ PAPER_SWEEPS = {
         {"gamma2": "gamma2", "beta": "beta", **SEEDS},
         ("gamma2", "beta"),
         ("prior", "dim", "decoder_variance"),
+        mixable=("prior",),
     ),
     # model names one entry of the experiment's ``models`` (objective weights and prior); its
     # prior (conditional or standard) is a structural value derived from the name
@@ -43,6 +49,8 @@ PAPER_SWEEPS = {
 }
 #: Per-run keys that are passed to the training method as its per-run settings (EtG).
 TRAIN_KEYS = ("gamma2", "beta")
+#: ``model.prior`` of a chunk whose runs have different priors (listed in ``model.priors``).
+PER_RUN = "per_run"
 
 # Structural sweep keys -> the settings (section, key) each value is written to.
 STRUCTURAL_KEYS = {
@@ -168,11 +176,18 @@ def variants(exp_name: str, exp: dict[str, Any]) -> list[tuple[dict[str, Any], d
     return [(v, apply_variant(exp, v)) for v in seen]
 
 
+def _chunk_variant(exp_name: str, run: dict[str, Any]) -> dict[str, Any]:
+    """The part of a run's variant its chunk shares (all but the paper's mixable keys)."""
+    mixable = paper_sweep(exp_name).mixable
+    return {k: v for k, v in run.get("variant", {}).items() if k not in mixable}
+
+
 def _chunks(exp_name: str, exp: dict[str, Any]) -> list[list[dict[str, Any]]]:
-    """Runs grouped by variant (in sweep order), each group cut into chunks of runs_per_job."""
+    """Runs grouped by their chunk variant (in sweep order), each group cut into chunks of
+    runs_per_job."""
     groups: dict[str, list[dict[str, Any]]] = {}
     for run in expand_runs(exp_name, exp):
-        groups.setdefault(repr(sorted(run.get("variant", {}).items())), []).append(run)
+        groups.setdefault(repr(sorted(_chunk_variant(exp_name, run).items())), []).append(run)
     size = exp["runs_per_job"]
     return [runs[i : i + size] for runs in groups.values() for i in range(0, len(runs), size)]
 
@@ -214,7 +229,19 @@ def chunk_spec(exp_name: str, exp: dict[str, Any], chunk: str) -> dict[str, Any]
     hyperparameter re-runs exactly the chunks it affects. Data and model settings are the
     chunk's variant of the experiment's."""
     runs = chunk_runs(exp_name, exp, chunk)
-    settings = apply_variant(exp, runs[0].get("variant", {}))
+    variant = _chunk_variant(exp_name, runs[0])
+    mixed = {}
+    for key in paper_sweep(exp_name).mixable:
+        values = list(dict.fromkeys(r["variant"][key] for r in runs if key in r.get("variant", {})))
+        if len(values) == 1:  # one value: the chunk is the plain variant it always was
+            variant[key] = values[0]
+        elif values:
+            mixed[key] = values
+    settings = apply_variant(exp, variant)
+    for key, values in mixed.items():  # e.g. model.prior: per_run, model.priors: [uniform, ...]
+        (section, name), *_ = STRUCTURAL_KEYS[key]
+        settings[section][name] = PER_RUN
+        settings[section][f"{name}s"] = values
     train = {k: v for k, v in settings["train"].items() if k not in TRAIN_KEYS}
     spec = {
         "experiment": exp_name,
@@ -227,6 +254,16 @@ def chunk_spec(exp_name: str, exp: dict[str, Any], chunk: str) -> dict[str, Any]
     if "models" in settings:  # the iVAE family's named models (weights, prior)
         spec["models"] = {run["model"]: settings["models"][run["model"]] for run in runs}
     return copy.deepcopy(spec)
+
+
+def run_sections(spec: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]:
+    """The data and model sections of one run of a chunk spec, with its own structural values
+    (a mixed chunk's ``prior: per_run`` replaced by the run's prior), for its config.json."""
+    sections = apply_variant({"data": spec["data"], "model": spec["model"]}, run.get("variant", {}))
+    for key in paper_sweep(spec["experiment"]).mixable:
+        (section, name), *_ = STRUCTURAL_KEYS[key]
+        sections[section].pop(f"{name}s", None)
+    return sections
 
 
 def describe(exp_name: str, exp: dict[str, Any]) -> str:

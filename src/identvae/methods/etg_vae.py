@@ -1,7 +1,8 @@
 """The MLP VAE of "Embrace the Gap" as a training method (see ``identvae.methods.base``).
 
 Model and loss are ``identvae.models.vae``, the check is ``identvae.metrics.evaluate``. Per-run
-settings are ``gamma2`` (decoder precision) and ``beta`` (KL weight). With
+settings are ``gamma2`` (decoder precision) and ``beta`` (KL weight), and ``prior_code`` when the
+runs of one ensemble have different priors (``VAEConfig.prior == "per_run"``). With
 ``decoder_variance="mle"`` each run's gamma2 is set at every check to that check's
 ``gamma2_mle`` for the following epochs (:meth:`EtgVAE.after_check`); with the decoder fixed to
 the true mixing (E4) each finished run gets the ELBO-gap metrics at its selected check."""
@@ -22,6 +23,9 @@ from identvae.metrics.evaluate import evaluate_vae, selected_check_metrics
 from identvae.models import vae
 from identvae.models.vae import VAEConfig
 
+#: The per-run setting that indexes ``VAEConfig.priors`` in an ensemble of mixed priors.
+PRIOR_CODE = "prior_code"
+
 
 @dataclass(frozen=True)
 class EtgVAE:
@@ -31,6 +35,7 @@ class EtgVAE:
     model: VAEConfig
     metric_batch_size: int
     gap: GapSettings
+    val_elbo_samples: int = 1
 
     train_metric = "train_neg_elbo"
     selection_key = "val_neg_elbo"
@@ -45,12 +50,14 @@ class EtgVAE:
             is_samples=train["gap_is_samples"],
             newton_steps=train["gap_newton_steps"],
         )
-        return cls(model, train["metric_batch_size"], gap)
+        # unset means 1 (no schema default, so that existing chunk specs stay as they were)
+        return cls(model, train["metric_batch_size"], gap, train.get("val_elbo_samples", 1))
 
     def config(self) -> dict[str, Any]:
-        return {"model": asdict(self.model), "metric_batch_size": self.metric_batch_size} | {
-            "gap": asdict(self.gap)
-        }
+        config = {"model": asdict(self.model), "metric_batch_size": self.metric_batch_size}
+        if self.val_elbo_samples != 1:  # (so that existing checkpoints still match)
+            config["val_elbo_samples"] = self.val_elbo_samples
+        return config | {"gap": asdict(self.gap)}
 
     def init_params(
         self,
@@ -72,7 +79,13 @@ class EtgVAE:
 
     def loss(self, params: Params, batch: Batch, settings: Settings) -> torch.Tensor:
         loss, _ = vae.neg_elbo(
-            self.model, params, batch.x, batch.noise, settings["gamma2"], settings["beta"]
+            self.model,
+            params,
+            batch.x,
+            batch.noise,
+            settings["gamma2"],
+            settings["beta"],
+            settings.get(PRIOR_CODE),
         )
         return loss
 
@@ -94,6 +107,8 @@ class EtgVAE:
             settings["beta"],
             list(generators),
             self.metric_batch_size,
+            settings.get(PRIOR_CODE),
+            self.val_elbo_samples,
         )
 
     def after_check(self, metrics: list[dict[str, float]], settings: Settings) -> Settings:
@@ -123,6 +138,7 @@ class EtgVAE:
             settings["gamma2"].cpu(),
             list(generators),
             self.gap,
+            settings.get(PRIOR_CODE),
         )
 
     @torch.no_grad()

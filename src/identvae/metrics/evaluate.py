@@ -26,6 +26,7 @@ from identvae.models.vae import (
     is_trainable,
     mixing_params,
     neg_elbo,
+    prior_names,
     to_latent,
     true_mixing,
 )
@@ -41,19 +42,25 @@ def evaluate_vae(
     beta: torch.Tensor,
     generators: list[torch.Generator],
     batch_size: int = 64,
+    prior_codes: torch.Tensor | None = None,
+    elbo_samples: int = 1,
 ) -> list[dict[str, Any]]:
     """Metrics per run. x [R, N, d] and sources [R, N, n] of the validation set; one generator per
-    run draws the posterior samples. Returns one dict of floats per run, with ``decoder_gamma2``
-    the decoder precision used (gamma2, or the learned one)."""
+    run draws the posterior samples; prior_codes [R] with prior="per_run". Returns one dict of
+    floats per run, with ``decoder_gamma2`` the decoder precision used (gamma2, or the learned
+    one). With ``elbo_samples`` > 1, ``val_neg_elbo`` averages that many posterior samples per
+    point; the extra ones are drawn after every other draw, so the other metrics (and, with 1,
+    every number) are those of a single sample."""
     runs, n_val = x.shape[:2]
     n = cfg.latent_dim
     dev = x.device
+    priors = prior_names(cfg, runs, prior_codes)
     eps = torch.stack([torch.randn(n_val, n, generator=g) for g in generators]).to(dev)
-    loss, parts = neg_elbo(cfg, params, x, eps, gamma2, beta)
-    gamma2 = decoder_precision(cfg, params, gamma2)
+    loss, parts = neg_elbo(cfg, params, x, eps, gamma2, beta, prior_codes)
+    gamma2_run, gamma2 = gamma2, decoder_precision(cfg, params, gamma2)
     z = parts["z"]  # sampled latents, after the sigmoid for bounded priors
     mu, logvar = parts["mu"], parts["logvar"]
-    z_mean = to_latent(cfg, mu)
+    z_mean = to_latent(cfg, mu, prior_codes)
 
     s_np, z_np, zm_np = (t.double().cpu().numpy() for t in (sources, z, z_mean))
     out: dict[str, np.ndarray] = {
@@ -76,20 +83,31 @@ def evaluate_vae(
     out["gamma2_mle"] = (1.0 / mse_obs).double().cpu().numpy()
     # ... and encoding decoded prior samples should give back the latents.
     z0 = torch.stack(
-        [sample_prior(cfg.prior, (n_val, n), g, cfg.prior_config) for g in generators]
+        [
+            sample_prior(prior, (n_val, n), g, cfg.prior_config)
+            for prior, g in zip(priors, generators, strict=True)
+        ]
     ).to(dev, torch.float32)
-    z0_back = to_latent(cfg, encode(cfg, params, decode(cfg, params, z0))[0])
+    z0_back = to_latent(cfg, encode(cfg, params, decode(cfg, params, z0))[0], prior_codes)
     out["mse_sources_mean_decoded_sources"] = ((z0 - z0_back) ** 2).mean((1, 2)).cpu().numpy()
 
     # Posterior variances against the self-consistency prediction
     # 1 / (-(log p0)'' + gamma2 ||Jbar_k||^2), Jbar the batch-mean decoder Jacobian.
     var = batch_means(logvar.exp(), batch_size, dim=1).mean(1)  # [R, n]
     col_norm2 = (batch_means(jac, batch_size, dim=1) ** 2).sum(-2)  # [R, batches, n]
-    predicted = 1.0 / (log_prior_curvature(cfg.prior) + gamma2[:, None, None] * col_norm2)
+    curvature = torch.tensor([log_prior_curvature(p) for p in priors], device=dev)
+    predicted = 1.0 / (curvature[:, None, None] + gamma2[:, None, None] * col_norm2)
     predicted = predicted.mean(1)
     for k in range(n):
         out[f"latent_variance_{k}"] = var[:, k].double().cpu().numpy()
         out[f"predicted_variance_{k}"] = predicted[:, k].double().cpu().numpy()
+
+    if elbo_samples > 1:
+        losses = [loss.double()]
+        for _ in range(elbo_samples - 1):
+            eps = torch.stack([torch.randn(n_val, n, generator=g) for g in generators]).to(dev)
+            losses.append(neg_elbo(cfg, params, x, eps, gamma2_run, beta, prior_codes)[0].double())
+        out["val_neg_elbo"] = torch.stack(losses).mean(0).cpu().numpy()
 
     return [{key: float(v[r]) for key, v in out.items()} for r in range(runs)]
 
@@ -101,6 +119,7 @@ def selected_check_metrics(
     gamma2: torch.Tensor,
     generators: list[torch.Generator],
     gap: GapSettings,
+    prior_codes: torch.Tensor | None = None,
 ) -> list[dict[str, float]]:
     """Metrics too costly for every check, computed once per run with its weights at the
     selected check (the trainer adds them to that check's history row). With the decoder fixed
@@ -112,9 +131,9 @@ def selected_check_metrics(
     dev = sources.device
     enc = {k: v.double() for k, v in params.items() if is_trainable(k)}
     mix = {k: v.double() for k, v in mixing_params(params).items()}
-    curvature = log_prior_curvature(cfg.prior)
+    priors = prior_names(cfg, len(generators), prior_codes)
     rows = []
-    for r, gen in enumerate(generators):
+    for r, (gen, prior) in enumerate(zip(generators, priors, strict=True)):
         mix_r = {k: v[r] for k, v in mix.items()}
         enc_r = {k: v[r : r + 1] for k, v in enc.items()}
 
@@ -125,14 +144,23 @@ def selected_check_metrics(
             mu, logvar = encode(cfg, enc_r, x[None])
             return mu[0], logvar[0]
 
-        def log_p0(z: torch.Tensor, enc_r: Params = enc_r) -> torch.Tensor:
-            return log_prior(cfg.prior, z, enc_r, cfg.prior_config)
+        def log_p0(z: torch.Tensor, enc_r: Params = enc_r, prior: str = prior) -> torch.Tensor:
+            return log_prior(prior, z, enc_r, cfg.prior_config)
 
         # the run's own stream (so the numbers do not depend on the other runs), on the device
         seed = int(torch.randint(2**62, (1,), generator=gen))
         device_gen = torch.Generator(device=dev).manual_seed(seed)
         s = sources[r, : gap.points].double()
         rows.append(
-            elbo_gap(s, decoder, log_p0, curvature, encoder, float(gamma2[r]), device_gen, gap)
+            elbo_gap(
+                s,
+                decoder,
+                log_p0,
+                log_prior_curvature(prior),
+                encoder,
+                float(gamma2[r]),
+                device_gen,
+                gap,
+            )
         )
     return rows

@@ -1,5 +1,10 @@
 """Factorised latent priors p0(z). Bounded ones (uniform, beta) live on (0, 1) and are used with
-the sigmoid trick: the encoder's Gaussian sample is pushed through a sigmoid."""
+the sigmoid trick: the encoder's Gaussian sample is pushed through a sigmoid.
+
+An ensemble may mix priors (the prior ablation trains every prior of one dimension together):
+its runs' priors are then a tuple of names and a per-run code tensor [R] indexing it, and the
+per-run functions below select each run's row from the density (or support) of its own prior,
+so a run's numbers are those of the same run trained with its prior alone."""
 
 from __future__ import annotations
 
@@ -14,6 +19,38 @@ PRIORS = ("uniform", "beta", "gaussian", "laplace")
 
 def is_bounded(prior: str) -> bool:
     return prior in BOUNDED
+
+
+def _run_mask(names: tuple[str, ...], codes: torch.Tensor, keep) -> torch.Tensor:
+    """[R, 1, 1] booleans: whether run r's prior ``names[codes[r]]`` satisfies ``keep``."""
+    table = torch.tensor([bool(keep(name)) for name in names], device=codes.device)
+    return table[codes.long()][:, None, None]
+
+
+def to_support_per_run(names: tuple[str, ...], codes: torch.Tensor, y: torch.Tensor):
+    """Each run's Gaussian variable y [R, ..., n] in its prior's support (sigmoid where
+    bounded)."""
+    if all(map(is_bounded, names)):
+        return torch.sigmoid(y)
+    if not any(map(is_bounded, names)):
+        return y
+    return torch.where(_run_mask(names, codes, is_bounded), torch.sigmoid(y), y)
+
+
+def bounded_per_run(names: tuple[str, ...], codes: torch.Tensor) -> torch.Tensor:
+    """[R, 1] booleans: whether each run's prior is bounded (uses the sigmoid trick)."""
+    return _run_mask(names, codes, is_bounded)[:, :, 0]
+
+
+def log_prior_per_run(
+    names: tuple[str, ...], codes: torch.Tensor, z: torch.Tensor, params: dict, config: dict
+) -> torch.Tensor:
+    """Each run's log density under its own prior; z [R, B, n] -> [R, B]."""
+    out = log_prior(names[0], z, params, config)
+    for code, name in enumerate(names[1:], start=1):
+        mine = (codes.long() == code)[:, None]
+        out = torch.where(mine, log_prior(name, z, params, config), out)
+    return out
 
 
 def beta_parameters(params: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:

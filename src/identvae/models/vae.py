@@ -13,7 +13,11 @@ optimiser). Only the encoder (and a learned prior, if any) is then trained.
 
 The decoder precision gamma2 is the run's sweep value (``decoder_variance="fixed"``), a trainable
 ``dec.log_gamma2`` [R] started at the log of that value (``"learned"``), or a per-run value the
-trainer resets to the validation MLE at each check (``"mle"``)."""
+trainer resets to the validation MLE at each check (``"mle"``).
+
+With ``prior="per_run"`` the runs of one ensemble have different priors (``VAEConfig.priors``,
+see :mod:`identvae.models.priors`): each model function then takes ``prior_codes`` [R], the
+index of each run's prior in that tuple."""
 
 from __future__ import annotations
 
@@ -27,7 +31,16 @@ import torch.nn.functional as F
 
 from identvae.data.mixings import MIXINGS
 from identvae.models.ensemble import Params, init_mlp, mlp_forward, mlp_sizes
-from identvae.models.priors import init_prior, is_bounded, log_prior
+from identvae.models.priors import (
+    PRIORS,
+    bounded_per_run,
+    init_prior,
+    is_bounded,
+    log_prior,
+    log_prior_per_run,
+    to_support_per_run,
+)
+from identvae.sweeps import PER_RUN  # VAEConfig.prior of an ensemble of mixed priors
 
 DECODERS = ("mlp", "true_mixing")
 DECODER_VARIANCES = ("fixed", "learned", "mle")
@@ -58,8 +71,23 @@ class VAEConfig:
     decoder: str = "mlp"  # "mlp" (learned) | "true_mixing" (fixed to the dataset's mixing)
     mixing: str | None = None  # the mixing's name, for decoder="true_mixing"
     decoder_variance: str = "fixed"  # "fixed" | "learned" | "mle", see the module docstring
+    priors: tuple[str, ...] = ()  # with prior="per_run": the priors a run's code indexes
 
     def __post_init__(self) -> None:
+        if self.prior == PER_RUN:
+            unknown = [p for p in self.priors if p not in PRIORS]
+            if len(self.priors) < 2 or unknown:
+                raise ValueError(
+                    f"prior {PER_RUN!r} needs at least two known priors in priors, got "
+                    f"{self.priors!r}; known: {PRIORS}"
+                )
+            if self.beta_learned:
+                raise ValueError(
+                    f"prior {PER_RUN!r} cannot learn Beta parameters (beta_learned): train a "
+                    "learned Beta prior in an ensemble of its own"
+                )
+        elif self.priors:
+            raise ValueError(f"priors {self.priors!r} is only read with prior {PER_RUN!r}")
         if self.decoder not in DECODERS:
             raise ValueError(f"unknown decoder {self.decoder!r}; known: {DECODERS}")
         if self.decoder_variance not in DECODER_VARIANCES:
@@ -77,11 +105,16 @@ class VAEConfig:
                     f"decoder 'true_mixing' needs a known mixing name, got {self.mixing!r}; "
                     f"known: {sorted(MIXINGS)}"
                 )
-            if is_bounded(self.prior):
+            if any(map(is_bounded, self.run_prior_names)):
                 raise ValueError(
                     f"decoder 'true_mixing' feeds the latents to the mixing directly, so it "
                     f"needs an unbounded prior (gaussian, laplace), not {self.prior!r}"
                 )
+
+    @property
+    def run_prior_names(self) -> tuple[str, ...]:
+        """The priors the runs may have: ``priors`` with prior="per_run", else ``(prior,)``."""
+        return self.priors if self.prior == PER_RUN else (self.prior,)
 
     @property
     def hidden(self) -> int:
@@ -185,9 +218,37 @@ def decode(cfg: VAEConfig, params: Params, z: torch.Tensor) -> torch.Tensor:
     return mlp_forward(params, "dec", cfg.n_layers, z, cfg.slope)
 
 
-def to_latent(cfg: VAEConfig, y: torch.Tensor) -> torch.Tensor:
-    """Map the Gaussian variable to the prior's support (sigmoid for bounded priors)."""
+def _codes(cfg: VAEConfig, prior_codes: torch.Tensor | None) -> torch.Tensor:
+    if prior_codes is None:
+        raise ValueError(f"prior {PER_RUN!r} needs the runs' prior codes (prior_codes)")
+    return prior_codes
+
+
+def to_latent(
+    cfg: VAEConfig, y: torch.Tensor, prior_codes: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Map the Gaussian variable y [R, ..., n] to the prior's support (sigmoid for bounded
+    priors); with prior="per_run", each run's to its own prior's."""
+    if cfg.prior == PER_RUN:
+        return to_support_per_run(cfg.priors, _codes(cfg, prior_codes), y)
     return torch.sigmoid(y) if is_bounded(cfg.prior) else y
+
+
+def prior_names(cfg: VAEConfig, runs: int, prior_codes: torch.Tensor | None = None) -> list[str]:
+    """The prior of each of ``runs`` stacked runs, by name."""
+    if cfg.prior == PER_RUN:
+        return [cfg.priors[c] for c in _codes(cfg, prior_codes).long().tolist()]
+    return [cfg.prior] * runs
+
+
+def log_prior_of(
+    cfg: VAEConfig, z: torch.Tensor, params: Params, prior_codes: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Each run's summed log prior density at z [R, B, n] -> [R, B]."""
+    if cfg.prior == PER_RUN:
+        codes = _codes(cfg, prior_codes)
+        return log_prior_per_run(cfg.priors, codes, z, params, cfg.prior_config)
+    return log_prior(cfg.prior, z, params, cfg.prior_config)
 
 
 def decoder_precision(cfg: VAEConfig, params: Params, gamma2: torch.Tensor) -> torch.Tensor:
@@ -202,28 +263,35 @@ def neg_elbo(
     eps: torch.Tensor,
     gamma2: torch.Tensor,
     beta: torch.Tensor,
+    prior_codes: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Per-run mean negative ELBO with one reparameterised sample and a Monte-Carlo KL.
 
     x [R, B, d], eps [R, B, n], gamma2 and beta [R] (gamma2 unused when the decoder precision is
-    learned, see :func:`decoder_precision`). Returns the loss [R] and its parts
-    (each [R, B]) for diagnostics. The Gaussian log-likelihood includes its normaliser."""
+    learned, see :func:`decoder_precision`), prior_codes [R] with prior="per_run". Returns the
+    loss [R] and its parts (each [R, B]) for diagnostics. The Gaussian log-likelihood includes
+    its normaliser."""
     mu, logvar = encode(cfg, params, x)
     y = mu + torch.exp(0.5 * logvar) * eps
     log_q = (-0.5 * (eps * eps + logvar + math.log(2 * math.pi))).sum(-1)
-    if is_bounded(cfg.prior):
-        z = torch.sigmoid(y)
+    # z before the log-determinant: the order the graph is built in sets the order autograd
+    # sums y's gradient in, and so its float32 rounding (the recorded numbers depend on it)
+    z = to_latent(cfg, y, prior_codes)
+    bounded = tuple(map(is_bounded, cfg.run_prior_names))
+    if any(bounded):
         # log |dz/dy| = log z(1-z) = log sigmoid(y) + log sigmoid(-y), in the stable form
         # -(softplus(-y) + softplus(y)); softplus's backward is ~10 % faster per step here.
-        log_q = log_q + (F.softplus(-y) + F.softplus(y)).sum(-1)
-    else:
-        z = y
+        log_det = (F.softplus(-y) + F.softplus(y)).sum(-1)
+        if not all(bounded):
+            mine = bounded_per_run(cfg.priors, _codes(cfg, prior_codes))
+            log_det = torch.where(mine, log_det, 0.0)
+        log_q = log_q + log_det
     x_hat = decode(cfg, params, z)
     g2 = decoder_precision(cfg, params, gamma2)[:, None]
     d = x.shape[-1]
     sq_err = ((x - x_hat) ** 2).sum(-1)
     log_lik = -0.5 * g2 * sq_err - 0.5 * d * torch.log(2 * math.pi / g2)
-    kl = log_q - log_prior(cfg.prior, z, params, cfg.prior_config)
+    kl = log_q - log_prior_of(cfg, z, params, prior_codes)
     loss = -log_lik + beta[:, None] * kl
     parts = {"log_lik": log_lik, "kl": kl, "sq_err": sq_err, "z": z, "mu": mu, "logvar": logvar}
     return loss.mean(-1), parts

@@ -25,7 +25,7 @@ from identvae.data.datasets import Dataset
 from identvae.experiments import registry
 from identvae.io import write_json
 from identvae.methods.base import Method
-from identvae.methods.etg_vae import EtgVAE
+from identvae.methods.etg_vae import PRIOR_CODE, EtgVAE
 from identvae.methods.ivae import WEIGHT_KEYS, IVAEMethod
 from identvae.metrics.mixing import mixing_contrasts
 from identvae.models.ivae import IVAEConfig
@@ -49,6 +49,7 @@ def model_config(spec: dict[str, Any], obs_dim: int) -> VAEConfig:
         mixing=spec["data"]["mixing"] if decoder == "true_mixing" else None,
         # deliberately without a schema default: unset means "fixed" (see the schema)
         decoder_variance=m.get("decoder_variance", "fixed"),
+        priors=tuple(m.get("priors", ())),  # with prior "per_run" (sweeps.chunk_spec)
     )
 
 
@@ -104,6 +105,14 @@ def ivae_method(spec: dict[str, Any], loaded: dict[str, Dataset]) -> IVAEMethod:
     )
 
 
+def etg_run_settings(spec: dict[str, Any], run: dict[str, Any]) -> dict[str, float]:
+    """γ², β and, in a chunk of mixed priors, the index of the run's prior in model.priors."""
+    settings = {"gamma2": run["gamma2"], "beta": run["beta"]}
+    if spec["model"]["prior"] == sweeps.PER_RUN:
+        settings[PRIOR_CODE] = float(spec["model"]["priors"].index(run["variant"]["prior"]))
+    return settings
+
+
 def ivae_run_settings(spec: dict[str, Any], run: dict[str, Any]) -> dict[str, float]:
     weights = spec["models"][run["model"]]["weights"]
     return dict(zip(WEIGHT_KEYS, map(float, weights), strict=True))
@@ -115,9 +124,7 @@ def _mixing_contrasts(ds: Dataset) -> dict[str, float]:
 
 #: How each method of the registry plugs into a training job.
 METHOD_PLUGINS = {
-    "etg_vae": MethodPlugin(
-        etg_vae, lambda spec, run: {"gamma2": run["gamma2"], "beta": run["beta"]}, _mixing_contrasts
-    ),
+    "etg_vae": MethodPlugin(etg_vae, etg_run_settings, _mixing_contrasts),
     "ivae": MethodPlugin(ivae_method, ivae_run_settings),
 }
 
@@ -214,13 +221,17 @@ def run_chunk(
     versions = {"identvae": identvae.__version__, "torch": torch.__version__}
     per_run_keys = sweeps.setting_columns(spec["experiment"])
     for run, run_spec, result in zip(spec["runs"], runs, results, strict=True):
+        sections = sweeps.run_sections(spec, run)
+        # the prior code only indexes the chunk's priors; the run's prior is in its model section
+        settings = {k: v for k, v in run_spec.settings.items() if k != PRIOR_CODE}
+        data = sections["data"] | {"seed": run["data_seed"], "path": data_paths[run["data_id"]]}
         config = {
             "experiment": spec["experiment"],
             "run_id": run["run_id"],
             "chunk": spec["chunk"],
-            "data": spec["data"] | {"seed": run["data_seed"], "path": data_paths[run["data_id"]]},
-            "model": spec["model"],
-            "train": spec["train"] | run_spec.settings,
+            "data": data,
+            "model": sections["model"],
+            "train": spec["train"] | settings,
             "model_seed": run["model_seed"],
             "data_seed": run["data_seed"],
             # the run's structural sweep values (prior, dim, ...); data and model above include them

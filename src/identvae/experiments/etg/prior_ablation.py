@@ -1,12 +1,12 @@
 """E6 prior ablation (etg_prior_ablation): batch MCC per VAE prior × latent dimension.
 
 Möbius-mixed uniform sources (a conformal mixing, in the IMA class), γ² = 1e5, lr 1e-4; the
-VAE's prior (uniform, Laplace, Gaussian) and the dimension (n_sources = latent_dim) are swept,
-each pair in its own training jobs. The spec asks for a table of MCC and states no number. The
-theory (spec §1) needs only a factorised prior: a mismatched prior can be absorbed by an
-elementwise reparametrisation, which keeps the decoder's Jacobian columns orthogonal, so the
-sources should be recovered (up to that reparametrisation) whichever prior is used. The claim
-below checks that prediction."""
+VAE's prior (uniform, Laplace, Gaussian) and the dimension (n_sources = latent_dim) are swept;
+the priors of one dimension train as one ensemble. The spec asks for a table of MCC and states
+no number, so its claim row is *reported*, not judged. The caption states what the theory
+(spec §1) leads one to expect, without grading it: it needs only a factorised prior, since a
+mismatched prior can be absorbed by an elementwise reparametrisation, which keeps the decoder's
+Jacobian columns orthogonal."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 from identvae.analysis import phrases
 from identvae.analysis.chance import settings_chance_mcc
 from identvae.analysis.runs import OK, ok_count, ok_runs
-from identvae.claims import Claim, Measured, NoData, Runs, Threshold
+from identvae.claims import Claim, Measured, NoData, Runs
 from identvae.experiments import registry
 from identvae.experiments.inputs import ExperimentData
 from identvae.figures.prior_ablation import plot_by_dim_and_prior
@@ -43,8 +43,14 @@ TABLE_COLUMNS = [
     "epochs_trained_median",
 ]
 
-#: E6.prior_ablation: a cell's median batch MCC counts as high from this value.
-HIGH_MCC = 0.8
+#: What the theory leads one to expect (stated in the caption, not judged: the paper gives the
+#: table only).
+EXPECTATION = (
+    "The paper reports this table without a claim. The theory (spec §1) needs only a factorised "
+    "prior, since a mismatched prior can be absorbed by an elementwise reparametrisation that "
+    "keeps the decoder's Jacobian columns orthogonal, so one would expect the sources to be "
+    "recovered whichever prior is used; this is stated here, not judged."
+)
 
 
 @dataclass(frozen=True)
@@ -122,37 +128,33 @@ def caption(data: ExperimentData, ctx: Context) -> str:
         "Gaussian prior (colours) trained on Möbius-mixed uniform sources of each dimension, "
         f"γ² = {gammas}, {summary['model_seed'].nunique()} model seeds per cell and one dataset "
         f"per dimension; violins over runs, bars at the median. {accounting} "
-        f"{phrases.chance_phrase(ctx.chance_mcc_by_dim)} {phrases.METRICS_AT}"
+        f"{phrases.chance_phrase(ctx.chance_mcc_by_dim)} {EXPECTATION} {phrases.METRICS_AT}"
     )
     return phrases.experiment_caption(EXPERIMENT, registry.get(EXPERIMENT).spec_section, text)
 
 
-def high_cells(data: ExperimentData, ctx: Context) -> Measured | NoData:
-    """The fraction of (prior, dimension) cells whose median batch MCC is ≥ ``HIGH_MCC``
-    (a cell without a finished run counts as not high)."""
+def cell_medians(data: ExperimentData, ctx: Context) -> Measured | NoData:
+    """The median batch MCC of every (prior, dimension) cell, reported (no claim to judge)."""
     summary = data.summary
     tab = cell_table(summary, ctx.chance_mcc_by_dim)
     medians = tab["mcc_batch_median"].astype(float)
     groups = {"all cells": Runs(ok_count(summary), len(summary))}
     if not np.isfinite(medians).any():
         return NoData("no finished run in any cell", groups)
-    high = medians >= HIGH_MCC  # NaN counts as not high
-    n_high, n_cells = int(high.sum()), len(tab)
     finite = tab[np.isfinite(medians)]
     per_prior = ", ".join(
         f"{prior} {group['mcc_batch_median'].min():.2f}–{group['mcc_batch_median'].max():.2f}"
         for prior, group in finite.groupby("prior", sort=False)
     )
-    low_text = "; ".join(
+    cells = "; ".join(
         f"{r.prior} dim {r.dim}: "
         + (f"{r.mcc_batch_median:.3f}" if np.isfinite(r.mcc_batch_median) else "no finished run")
-        for r in tab[~high].itertuples()
+        for r in tab.itertuples()
     )
     return Measured(
-        n_high / n_cells,
-        f"{n_high} of {n_cells} cells ≥ {HIGH_MCC}",
-        f"range of the cells' median batch MCC per prior: {per_prior}"
-        + (f"; below {HIGH_MCC}: {low_text}" if low_text else ""),
+        float(medians.median()),
+        f"cell medians {per_prior}",
+        f"median batch MCC per cell: {cells}",
         groups=groups,
     )
 
@@ -161,10 +163,10 @@ CLAIMS = (
     Claim(
         "E6.prior_ablation",
         EXPERIMENT,
-        "In the IMA class (Möbius mixing) the VAE recovers the sources whichever factorised "
-        "prior it uses: median batch MCC is high for every prior and dimension.",
-        "no number in the spec; theory needs only a factorised prior",
-        high_cells,
-        Threshold(f"the fraction of high cells (median batch MCC ≥ {HIGH_MCC})", 1.0, 0.5),
+        "The paper reports a table of batch MCC per VAE prior (uniform, Laplace, Gaussian) and "
+        "latent dimension on Möbius-mixed uniform sources, without a claim.",
+        "a table, no claim or number",
+        cell_medians,
+        None,
     ),
 )
