@@ -1,4 +1,7 @@
 rule dataset:
+    """One dataset file. It runs inside Snakemake's own process (run:, no conda env of its own):
+    drawing a dataset takes milliseconds, while a job of its own spent 1.5-4 s starting Python
+    and importing torch (docs/performance.md, "Dataset jobs")."""
     input:
         user_file,
     output:
@@ -8,12 +11,12 @@ rule dataset:
     benchmark:
         "results/{exp}/benchmarks/dataset_{data_id}.tsv"
     localrule: True
-    conda:
-        ENV
     params:
         data=lambda wildcards: sweeps.data_config(
             wildcards.exp, experiment(wildcards), wildcards.data_id
         ),
         seed=lambda wildcards: sweeps.data_seed(wildcards.data_id),
-    script:
-        "../scripts/dataset.py"
+    run:
+        from identvae.data import datasets
+
+        datasets.write(params.data, params.seed, output[0], log[0])

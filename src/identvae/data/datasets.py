@@ -115,6 +115,21 @@ def save(dataset: Dataset, path: str | Path) -> None:
         np.savez(tmp, **arrays)
 
 
+def write(config: dict[str, Any], seed: int, path: str | Path, log: str | Path) -> Dataset:
+    """Generate one dataset, save it (atomically) to ``path`` and say so in the ``log`` file.
+
+    The workflow's dataset rule calls this inside Snakemake's own process, where several such
+    jobs may run at once in threads: it writes nothing to the shared stdout or stderr, and an
+    error reaches Snakemake, which names the rule and the file."""
+    data = generate(config, seed)
+    save(data, path)
+    Path(log).parent.mkdir(parents=True, exist_ok=True)
+    Path(log).write_text(
+        f"wrote {path}: {len(data.sources)} samples, mixing {data.mixing_name}, seed {seed}\n"
+    )
+    return data
+
+
 def load(path: str | Path) -> Dataset:
     """Load a dataset file; a missing, truncated or malformed file raises ArtifactError."""
     path = Path(path)
