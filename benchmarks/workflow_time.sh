@@ -105,7 +105,7 @@ for exp in "${ONLY[@]+"${ONLY[@]}"}"; do
     TARGETS+=("results/figures/$exp.pdf" "results/figures/$exp.png" "results/tables/$exp.csv")
 done
 
-# Run from the repository root so that Snakemake finds workflow/profiles/default; --directory
+# Run from the repository root (Snakemake reads profiles/default beside the Snakefile); --directory
 # puts results/ and .snakemake/ in OUTDIR. Targets come first: --configfile takes several values.
 SNAKEMAKE=("$PYTHON" -m snakemake "${TARGETS[@]+"${TARGETS[@]}"}" -s "$ROOT/Snakefile"
     --directory "$OUTDIR" --cores "$CORES" "${CONFIG_ARGS[@]+"${CONFIG_ARGS[@]}"}")

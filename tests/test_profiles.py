@@ -9,7 +9,11 @@ import pytest
 import yaml
 from helpers import ROOT
 
-PROFILES = sorted((ROOT / "workflow/profiles").glob("*/*.yaml"))
+# profiles/default sits beside the Snakefile, where Snakemake looks for a workflow's default
+# profile; the others are named with --workflow-profile workflow/profiles/<name>.
+PROFILES = sorted(
+    [*(ROOT / "profiles").glob("*/*.yaml"), *(ROOT / "workflow/profiles").glob("*/*.yaml")]
+)
 PROFILE_FILES = [p for p in PROFILES if p.name in ("config.yaml", "profile.yaml")]
 RULE_KEYS = ("set-resources", "set-threads", "set-resource-scopes")
 
@@ -30,6 +34,23 @@ def rule_names() -> set[str]:
 
 def named_rules(profile: dict) -> set[str]:
     return {rule for key in RULE_KEYS for rule in (profile.get(key) or {})}
+
+
+def test_the_default_profile_is_loaded_wherever_the_workflow_runs(tmp_path):
+    """Run from another directory with --directory elsewhere, Snakemake still reads it (it
+    sets force-use-threads, so that dataset jobs run in Snakemake's process)."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "-s", str(ROOT / "Snakefile")]
+        + ["--directory", str(tmp_path / "work"), "--cores", "1"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    expected = f"Using workflow specific profile {ROOT / 'profiles/default'}"
+    assert expected in proc.stdout + proc.stderr
+    profile = yaml.safe_load((ROOT / "profiles/default/config.yaml").read_text())
+    assert profile["force-use-threads"] is True
 
 
 def test_there_are_profiles_to_check():
