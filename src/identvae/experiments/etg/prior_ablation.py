@@ -46,10 +46,11 @@ TABLE_COLUMNS = [
 #: What the theory leads one to expect (stated in the caption, not judged: the paper gives the
 #: table only).
 EXPECTATION = (
-    "The paper reports this table without a claim. The theory (spec §1) needs only a factorised "
-    "prior, since a mismatched prior can be absorbed by an elementwise reparametrisation that "
-    "keeps the decoder's Jacobian columns orthogonal, so one would expect the sources to be "
-    "recovered whichever prior is used; this is stated here, not judged."
+    "The paper reports these MCCs as a table, without a claim. The theory (spec §1) needs only "
+    "a factorised prior, since a mismatched prior can be absorbed by an elementwise "
+    "reparametrisation that keeps the decoder's Jacobian columns orthogonal, so one would "
+    "expect the sources to be recovered whichever prior is used; this is stated here, not "
+    "judged."
 )
 
 
