@@ -55,9 +55,12 @@ def evaluate_vae(
     n = cfg.latent_dim
     dev = x.device
     priors = prior_names(cfg, runs, prior_codes)
-    eps = torch.stack([torch.randn(n_val, n, generator=g) for g in generators]).to(dev)
-    loss, parts = neg_elbo(cfg, params, x, eps, gamma2, beta, prior_codes)
-    gamma2_run, gamma2 = gamma2, decoder_precision(cfg, params, gamma2)
+
+    def posterior_noise() -> torch.Tensor:
+        return torch.stack([torch.randn(n_val, n, generator=g) for g in generators]).to(dev)
+
+    loss, parts = neg_elbo(cfg, params, x, posterior_noise(), gamma2, beta, prior_codes)
+    precision = decoder_precision(cfg, params, gamma2)
     z = parts["z"]  # sampled latents, after the sigmoid for bounded priors
     mu, logvar = parts["mu"], parts["logvar"]
     z_mean = to_latent(cfg, mu, prior_codes)
@@ -67,7 +70,7 @@ def evaluate_vae(
         "val_neg_elbo": loss.double().cpu().numpy(),
         "val_rec_sq_err": parts["sq_err"].mean(1).double().cpu().numpy(),
         "val_kl": parts["kl"].mean(1).double().cpu().numpy(),
-        "decoder_gamma2": gamma2.double().cpu().numpy(),
+        "decoder_gamma2": precision.double().cpu().numpy(),
     }
     for method, suffix in (("pearson", ""), ("spearman", "_spearman")):
         out[f"mcc_batch{suffix}"] = np.asarray(batch_mcc(s_np, z_np, batch_size, method))
@@ -96,7 +99,7 @@ def evaluate_vae(
     var = batch_means(logvar.exp(), batch_size, dim=1).mean(1)  # [R, n]
     col_norm2 = (batch_means(jac, batch_size, dim=1) ** 2).sum(-2)  # [R, batches, n]
     curvature = torch.tensor([log_prior_curvature(p) for p in priors], device=dev)
-    predicted = 1.0 / (curvature[:, None, None] + gamma2[:, None, None] * col_norm2)
+    predicted = 1.0 / (curvature[:, None, None] + precision[:, None, None] * col_norm2)
     predicted = predicted.mean(1)
     for k in range(n):
         out[f"latent_variance_{k}"] = var[:, k].double().cpu().numpy()
@@ -105,8 +108,8 @@ def evaluate_vae(
     if elbo_samples > 1:
         losses = [loss.double()]
         for _ in range(elbo_samples - 1):
-            eps = torch.stack([torch.randn(n_val, n, generator=g) for g in generators]).to(dev)
-            losses.append(neg_elbo(cfg, params, x, eps, gamma2_run, beta, prior_codes)[0].double())
+            extra = neg_elbo(cfg, params, x, posterior_noise(), gamma2, beta, prior_codes)[0]
+            losses.append(extra.double())
         out["val_neg_elbo"] = torch.stack(losses).mean(0).cpu().numpy()
 
     return [{key: float(v[r]) for key, v in out.items()} for r in range(runs)]

@@ -21,25 +21,22 @@ def is_bounded(prior: str) -> bool:
     return prior in BOUNDED
 
 
-def _run_mask(names: tuple[str, ...], codes: torch.Tensor, keep) -> torch.Tensor:
-    """[R, 1, 1] booleans: whether run r's prior ``names[codes[r]]`` satisfies ``keep``."""
-    table = torch.tensor([bool(keep(name)) for name in names], device=codes.device)
-    return table[codes.long()][:, None, None]
+def bounded_per_run(names: tuple[str, ...], codes: torch.Tensor) -> torch.Tensor:
+    """[R, 1] booleans: whether run r's prior ``names[codes[r]]`` is bounded (sigmoid trick)."""
+    table = torch.tensor([is_bounded(name) for name in names], device=codes.device)
+    return table[codes.long()][:, None]
 
 
-def to_support_per_run(names: tuple[str, ...], codes: torch.Tensor, y: torch.Tensor):
-    """Each run's Gaussian variable y [R, ..., n] in its prior's support (sigmoid where
+def to_support_per_run(
+    names: tuple[str, ...], codes: torch.Tensor, y: torch.Tensor
+) -> torch.Tensor:
+    """Each run's Gaussian variable y [R, B, n] in its prior's support (sigmoid where
     bounded)."""
     if all(map(is_bounded, names)):
         return torch.sigmoid(y)
     if not any(map(is_bounded, names)):
         return y
-    return torch.where(_run_mask(names, codes, is_bounded), torch.sigmoid(y), y)
-
-
-def bounded_per_run(names: tuple[str, ...], codes: torch.Tensor) -> torch.Tensor:
-    """[R, 1] booleans: whether each run's prior is bounded (uses the sigmoid trick)."""
-    return _run_mask(names, codes, is_bounded)[:, :, 0]
+    return torch.where(bounded_per_run(names, codes)[..., None], torch.sigmoid(y), y)
 
 
 def log_prior_per_run(
