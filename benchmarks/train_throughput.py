@@ -12,11 +12,11 @@ uniform sources, 20000 samples, train part 70 %), for a fixed number of optimisa
     run) x K, and the output says so.
 (b) ensemble: the library's path, K runs at once: parameters from ``identvae.models.vae.init_vae``
     stacked along a run axis, the loss ``identvae.models.vae.neg_elbo`` (through the trainer's
-    VAE method ``identvae.methods.etg_vae.EtgVAE``), ``torch.optim.Adam(...,
-    foreach=True)`` over the stacked parameters, and per-run minibatches gathered as the trainer
-    does (``x_train[data_idx, idx]``, one permutation and one noise draw per run per epoch). This
-    is the inner step loop of ``identvae.train.ensemble.train_ensemble`` without validation and
-    early stopping.
+    VAE method ``identvae.methods.etg_vae.EtgVAE``), the method's optimiser (``FlatAdam``:
+    torch's foreach Adam on one flat buffer) over the stacked parameters, and per-run
+    minibatches gathered as the trainer does (one permutation and one noise draw per run per
+    epoch). This is the inner step loop of ``identvae.train.ensemble.train_ensemble`` without
+    validation and early stopping.
 
 It prints per-run steps/s of (a) and (b) at K = 100, the ensemble's scaling over ``--ks``, the
 achieved floating-point rate of an ensemble step at K = 100 as a fraction of the measured rate of a
@@ -141,7 +141,7 @@ def train_ensemble_steps(x: torch.Tensor, k: int, steps: int, device: torch.devi
     steps steps; return the wall time of the last ``steps``. x: [N, d] on the CPU."""
     gens = [run_generators(1000 + r)[0] for r in range(k)]
     params = {key: v.to(device).requires_grad_() for key, v in init_vae(MODEL_CONFIG, gens).items()}
-    opt = torch.optim.Adam(params.values(), lr=LR, foreach=True)
+    opt = METHOD.make_optimizer(list(params.values()), torch.full((k,), LR, dtype=torch.float64))
     # one dataset shared by all runs: [datasets, N, d]
     train = Part(x[None].to(device), torch.zeros(1, x.shape[0], 3, device=device), None)
     data = torch.zeros(k, dtype=torch.long, device=device)

@@ -4,7 +4,7 @@ schedule against torch's ReduceLROnPlateau run once per run."""
 import pytest
 import torch
 
-from identvae.train.optim import RowAdam, RowPlateau
+from identvae.train.optim import FlatAdam, RowAdam, RowPlateau
 
 SHAPES = [(3, 4, 5), (3, 1, 5), (3,)]  # stacked tensors [R, ...] of three runs
 
@@ -125,3 +125,77 @@ def test_row_plateau_is_torch_reduce_lr_on_plateau_per_run(kwargs):
     for r in range(3):
         assert got[r] == pytest.approx(expected[r], rel=1e-12), r
     assert any(seq[-1] < seq[0] for seq in expected)  # the sequences do reduce the rate
+
+
+def float32_start(seed=0):
+    params, targets = start(seed)
+    return [p.float() for p in params], [t.float() for t in targets]
+
+
+def test_flat_adam_is_torch_foreach_adam_bit_for_bit():
+    params, targets = float32_start()
+    ours = run(lambda ps: FlatAdam(ps, lr=1e-2), params, targets, steps=200)
+    torch_adam = run(lambda ps: torch.optim.Adam(ps, lr=1e-2, foreach=True), params, targets, 200)
+    for a, b, p0 in zip(ours, torch_adam, params, strict=True):
+        assert not torch.equal(a, p0)  # it moved
+        assert torch.equal(a, b)
+
+
+def test_flat_adam_state_reads_and_restores_like_torch_adam():
+    """Moments read per tensor, installed into a fresh optimiser over a subset of rows (what the
+    trainer does when runs stop), continue as torch's Adam given the same state."""
+    params, targets = float32_start(2)
+    ours = [p.clone().requires_grad_() for p in params]
+    theirs = [p.clone().requires_grad_() for p in params]
+    opts = [FlatAdam(ours, lr=1e-2), torch.optim.Adam(theirs, lr=1e-2, foreach=True)]
+    for rounds in (1, 2):
+        for ps, opt in zip((ours, theirs), opts, strict=True):
+            for _ in range(20):
+                opt.zero_grad()
+                quadratic_losses(ps, targets).sum().backward()
+                opt.step()
+        keep = torch.arange(1, len(ours[0]))  # drop row 0: new tensors, new optimisers
+        new_opts = []
+        for ps, opt, cls in zip((ours, theirs), opts, (FlatAdam, torch.optim.Adam), strict=True):
+            states = [{k: v.clone() for k, v in opt.state[p].items()} for p in ps]
+            ps[:] = [p.detach()[keep].clone().requires_grad_() for p in ps]
+            new = cls(ps, lr=1e-2)
+            for p, st in zip(ps, states, strict=True):
+                new.state[p] = {k: v if v.dim() == 0 else v[keep].clone() for k, v in st.items()}
+            new_opts.append(new)
+        opts = new_opts
+        targets = [t[keep] for t in targets]
+        for a, b in zip(ours, theirs, strict=True):
+            assert torch.equal(a, b)
+        assert float(opts[0].state[ours[0]]["step"]) == 20.0 * rounds
+
+
+def test_flat_adam_refuses_a_tensor_without_gradient():
+    a, b = torch.zeros(2, requires_grad=True), torch.zeros(2, requires_grad=True)
+    opt = FlatAdam([a, b], lr=1e-2)
+    (a**2).sum().backward()
+    with pytest.raises(ValueError, match="gradient for every tensor"):
+        opt.step()
+
+
+def test_flat_adam_takes_a_state_dict_after_it_has_stepped():
+    params, targets = float32_start(3)
+    ours = [p.clone().requires_grad_() for p in params]
+    theirs = [p.clone().requires_grad_() for p in params]
+    flat, ref = FlatAdam(ours, lr=1e-2), torch.optim.Adam(theirs, lr=1e-2, foreach=True)
+    for ps, opt, steps in ((ours, flat, 5), (theirs, ref, 12)):
+        for _ in range(steps):
+            opt.zero_grad()
+            quadratic_losses(ps, targets).sum().backward()
+            opt.step()
+    flat.load_state_dict(ref.state_dict())
+    with torch.no_grad():
+        for a, b in zip(ours, theirs, strict=True):
+            a.copy_(b)
+    for ps, opt in ((ours, flat), (theirs, ref)):
+        for _ in range(10):
+            opt.zero_grad()
+            quadratic_losses(ps, targets).sum().backward()
+            opt.step()
+    for a, b in zip(ours, theirs, strict=True):
+        assert torch.equal(a, b)

@@ -22,6 +22,7 @@ from identvae.metrics.elbo_gap import GapSettings
 from identvae.metrics.evaluate import evaluate_vae, selected_check_metrics
 from identvae.models import vae
 from identvae.models.vae import VAEConfig
+from identvae.train.optim import FlatAdam
 
 #: The per-run setting that indexes ``VAEConfig.priors`` in an ensemble of mixed priors.
 PRIOR_CODE = "prior_code"
@@ -158,10 +159,11 @@ class EtgVAE:
     def make_optimizer(
         self, tensors: list[torch.Tensor], lr: torch.Tensor
     ) -> torch.optim.Optimizer:
-        # One shared constant rate: torch's foreach Adam (the numbers of all results so far).
+        # One shared constant rate: torch's foreach Adam (the numbers of all results so far),
+        # computed on one flat buffer.
         if not bool((lr == lr[0]).all()):
             raise ValueError("the VAE method trains the runs of one chunk at one learning rate")
-        return torch.optim.Adam(tensors, lr=float(lr[0]), foreach=True)
+        return FlatAdam(tensors, lr=float(lr[0]))
 
     def lr_schedule(self) -> None:
         return None

@@ -145,17 +145,20 @@ def train_epoch(
     order = torch.stack([torch.randperm(n_train, generator=g) for g in generators]).to(dev)
     draws = [method.epoch_noise(g, n_train) for g in generators]
     noise = None if draws[0] is None else torch.stack(draws).to(dev)
-    data_idx = data[:, None]
+    # rows of the parts flattened over datasets: index_select is cheaper than indexing [D, N]
+    rows = data[:, None] * n_train + order
+    x_rows = train.x.flatten(0, 1)
+    label_rows = None if train.labels is None else train.labels.flatten(0, 1)
     loss_sum = torch.zeros(len(generators), device=dev)
     seen = 0
     for step, start in enumerate(range(0, n_train, batch_size)):
         if step == max_steps:
             break
-        idx = order[:, start : start + batch_size]
+        idx = rows[:, start : start + batch_size]
         batch = Batch(
-            x=train.x[data_idx, idx],
+            x=_gather(x_rows, idx),
             noise=None if noise is None else noise[:, start : start + batch_size],
-            labels=None if train.labels is None else train.labels[data_idx, idx],
+            labels=None if label_rows is None else _gather(label_rows, idx),
         )
         loss = method.loss(params, batch, settings)
         opt.zero_grad(set_to_none=True)
@@ -164,6 +167,11 @@ def train_epoch(
         loss_sum += loss.detach() * idx.shape[1]
         seen += idx.shape[1]
     return loss_sum / seen
+
+
+def _gather(rows: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """rows [M, ...] at idx [R, B] -> [R, B, ...]."""
+    return rows.index_select(0, idx.reshape(-1)).view(*idx.shape, *rows.shape[1:])
 
 
 def train_ensemble(
