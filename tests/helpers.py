@@ -67,3 +67,34 @@ def vae_run(run_id: str, data_id: str, model_seed: int, gamma2: float, beta: flo
     from identvae.train.ensemble import RunSpec
 
     return RunSpec(run_id, data_id, model_seed, {"gamma2": gamma2, "beta": beta})
+
+
+#: E5 at test size: 16 x 16 Sprites images (the smallest the conv network takes).
+SPRITES_RESOLUTION = 16
+
+
+def sprites_data(n_samples: int) -> dict:
+    """E5's data settings (Sprites images) at a test-sized sample count and resolution."""
+    return {
+        "mixing": "sprites",
+        "sources": "beta",
+        "n_sources": 4,
+        "resolution": SPRITES_RESOLUTION,
+        "n_samples": n_samples,
+        "split": [0.7, 0.2, 0.1],
+    }
+
+
+def sprites_model():
+    """E5's model: the conv VAE with a learned Beta prior, at the test resolution."""
+    from identvae.models.vae import VAEConfig
+
+    side = SPRITES_RESOLUTION
+    return VAEConfig(
+        obs_dim=3 * side * side,
+        latent_dim=4,
+        prior="beta",
+        beta_learned=True,
+        network="conv",
+        resolution=side,
+    )

@@ -7,7 +7,7 @@ import math
 
 import pytest
 import torch
-from helpers import e1_data, vae_run, vae_training
+from helpers import e1_data, sprites_data, sprites_model, vae_run, vae_training
 from ivae_cases import IVAE_TRAIN, ivae_data, ivae_method, ivae_runs
 from test_method_toy import TOY_TRAIN, ToyAutoencoder, toy_dataset, toy_runs
 
@@ -41,6 +41,28 @@ def vae_case(mode: str, data):
     return method, train, [*RUNS, vae_run("bad", "seed=1", model_seed=99, gamma2=3e38)], data
 
 
+def conv_case(_, max_epochs=6):
+    """E5's conv VAE on 16 x 16 Sprites images, a learned Beta prior, a diverging run."""
+    method, train = vae_training(
+        sprites_model(),
+        lr=3e-3,
+        batch_size=32,
+        max_epochs=max_epochs,
+        val_every=1,
+        patience=1,
+        metric_batch_size=32,
+        check_points=40,
+    )
+    data = {f"seed={s}": datasets.generate(sprites_data(200), s) for s in (1, 2)}
+    runs = [
+        vae_run("a", "seed=1", model_seed=11, gamma2=1.0),
+        vae_run("b", "seed=2", model_seed=12, gamma2=10.0),
+        vae_run("c", "seed=1", model_seed=13, gamma2=100.0, beta=2.0),
+        vae_run("bad", "seed=1", model_seed=99, gamma2=3e38),
+    ]
+    return method, train, runs, data
+
+
 def toy_case(_):
     return ToyAutoencoder(), TOY_TRAIN, toy_runs(), {f"seed={s}": toy_dataset(s) for s in (1, 2)}
 
@@ -49,13 +71,22 @@ CASES = {
     "vae-fixed": lambda data: vae_case("fixed", data),
     "vae-learned": lambda data: vae_case("learned", data),
     "vae-mle": lambda data: vae_case("mle", data),
+    "conv": conv_case,
     "toy": toy_case,
     # per-run weights, learning rates and plateau schedules; the last check is the reported one
     "ivae": lambda _: (ivae_method(), IVAE_TRAIN, ivae_runs(), ivae_data()),
 }
 
 
-def assert_same_run(together, alone):
+#: Tolerances looser than the default, and why: where the conv runs are stacked by grouped
+#: convolutions (CUDA; the CPU loops over runs), a grouped and a single run's convolution use
+#: different kernels, so their float32 round-off differs and grows in training (weights), and it
+#: can swap two nearly tied ranks (the Spearman metrics).
+STATE_ATOL = {"conv": 2e-5}
+RANK_ABS = {"conv": 2e-3}
+
+
+def assert_same_run(together, alone, state_atol=1e-6, rank_abs=1e-5):
     assert together.status == alone.status
     assert together.epochs_trained == alone.epochs_trained
     assert together.stopped_early == alone.stopped_early
@@ -69,13 +100,14 @@ def assert_same_run(together, alone):
             if math.isnan(a):
                 assert math.isnan(t), key
             else:
-                assert t == pytest.approx(a, rel=1e-4, abs=1e-5), key
+                tol = rank_abs if "spearman" in key else 1e-5
+                assert t == pytest.approx(a, rel=1e-4, abs=tol), key
     if alone.best is None:  # diverged before its first check
         assert together.best is None and together.state is None
         return
     assert together.best["epoch"] == alone.best["epoch"]
     for key, value in alone.state.items():
-        torch.testing.assert_close(together.state[key], value, rtol=1e-4, atol=1e-6)
+        torch.testing.assert_close(together.state[key], value, rtol=1e-4, atol=state_atol)
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -84,7 +116,7 @@ def test_runs_trained_together_match_runs_trained_alone(data, case):
     together = train_ensemble(method, train, runs, case_data, **OPTS)
     for spec, result in zip(runs, together, strict=True):
         alone = train_ensemble(method, train, [spec], case_data, **OPTS)[0]
-        assert_same_run(result, alone)
+        assert_same_run(result, alone, STATE_ATOL.get(case, 1e-6), RANK_ABS.get(case, 1e-5))
     key = method.selection_key or "train_loss"
     # The runs are not trivially identical: different seeds and settings give different models,
     # and they leave the stack at different epochs.

@@ -7,6 +7,7 @@ import pytest
 import torch
 from helpers import e1_data, vae_run, vae_training
 from ivae_cases import IVAE_TRAIN, ivae_data, ivae_method, ivae_runs
+from test_ensemble import conv_case
 from test_method_toy import TOY_TRAIN, ToyAutoencoder, toy_dataset, toy_runs
 
 import identvae.train.ensemble as ensemble
@@ -55,6 +56,7 @@ CASES = {
         {f"seed={s}": toy_dataset(s) for s in (1, 2)},
     ),
     "ivae": lambda _: (ivae_method(), IVAE_TRAIN, ivae_runs(), ivae_data()),
+    "conv": lambda _: conv_case(None, max_epochs=14),
 }
 
 

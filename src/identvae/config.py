@@ -117,3 +117,49 @@ def _check_experiment(where: str, exp: dict[str, Any]) -> None:
                 "fixed to the true mixing is evaluated at its swept γ², so the decoder "
                 "variance must be 'fixed'"
             )
+    _check_images(where, exp)
+
+
+#: Sprites images have four factors (x, y, scale, hue), each drawn from its own Beta.
+SPRITES_FACTORS = 4
+
+
+def _check_images(where: str, exp: dict[str, Any]) -> None:
+    """Sprites data (E5) and the conv network go together, with a resolution and 4 factors."""
+    data, model, train = exp["data"], exp["model"], exp["train"]
+    sprites = data["mixing"] == "sprites"
+    conv = model.get("network", "mlp") == "conv"
+    if sprites != conv:
+        raise ConfigError(
+            f"{where}: data.mixing = {data['mixing']!r} with model.network = "
+            f"{model.get('network', 'mlp')!r}; Sprites images need network 'conv' and the conv "
+            "network needs Sprites images"
+        )
+    if sprites != (data["sources"] == "beta"):
+        raise ConfigError(
+            f"{where}.data.sources = {data['sources']!r}: Sprites data (mixing 'sprites') have "
+            "sources 'beta' (a Beta per factor), and only they do"
+        )
+    if sprites != ("resolution" in data):
+        raise ConfigError(
+            f"{where}.data: mixing {data['mixing']!r} "
+            + ("needs a resolution (image side in pixels)" if sprites else "has no resolution")
+        )
+    if not sprites:
+        return
+    for key in ("n_sources", "latent_dim"):
+        section = data if key == "n_sources" else model
+        if section[key] != SPRITES_FACTORS:
+            raise ConfigError(
+                f"{where}.{'data' if section is data else 'model'}.{key} = {section[key]}: "
+                f"Sprites images have {SPRITES_FACTORS} factors (x, y, scale, hue)"
+            )
+    if model.get("decoder") == "true_mixing":
+        raise ConfigError(f"{where}.model.decoder: the conv network learns its decoder ('mlp')")
+    points = train.get("check_points")
+    n_val = math.floor(data["n_samples"] * data["split"][1])
+    if points is not None and points > n_val:
+        raise ConfigError(
+            f"{where}.train.check_points = {points} is more than the {n_val} validation images "
+            f"(data.n_samples x data.split[1])"
+        )

@@ -79,7 +79,7 @@ rule figure:
 
 rule table:
     input:
-        "results/{exp}/summary.csv",
+        unpack(experiment_inputs),
     output:
         csv=report(
             "results/tables/{exp}.csv",
@@ -105,7 +105,7 @@ rule table:
 
 rule claims:
     input:
-        expand("results/{exp}/summary.csv", exp=EXPERIMENTS),
+        [path for name in EXPERIMENTS for path in experiment_input_map()[name].values()],
     output:
         report(
             "results/claims.csv",
@@ -120,7 +120,7 @@ rule claims:
     conda:
         ENV
     params:
-        experiments=list(EXPERIMENTS),
+        inputs=experiment_input_map(),
         settings=EXPERIMENTS,
     script:
         "../scripts/claims.py"

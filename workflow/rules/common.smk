@@ -62,6 +62,16 @@ def run_ids(wildcards):
     ]
 
 
+def experiment_inputs(wildcards):
+    """The files an experiment's table reads (its summary and its figures' other inputs)."""
+    return registry.experiment_input_paths(wildcards.exp)
+
+
+def experiment_input_map():
+    """Per enabled experiment, the files its claims read."""
+    return {name: registry.experiment_input_paths(name) for name in EXPERIMENTS}
+
+
 def figure_inputs(wildcards):
     """The files the figure reads, named by kind (summary, histories, ...), as its registry
     entry declares."""

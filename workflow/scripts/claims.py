@@ -5,9 +5,9 @@ from identvae.logs import to_log
 
 with to_log(snakemake.log[0]):
     results = []
-    for name, path in zip(snakemake.params.experiments, snakemake.input, strict=True):
+    for name, paths in snakemake.params.inputs.items():
         experiment = load(name)
-        data = ExperimentData.from_paths({"summary": path})
+        data = ExperimentData.from_paths(paths)
         results += judge_all(
             experiment.CLAIMS, data, experiment.context(snakemake.params.settings[name])
         )

@@ -58,8 +58,9 @@ def draw_split(size: int, fractions: list[float], rng: np.random.Generator) -> n
 
 def generate(config: dict[str, Any], seed: int) -> Dataset:
     """The dataset of a data config: segment data (iVAE, with ``n_segments``), a user's file
-    (``source: file``), or sources through a mixing (Embrace the Gap, :func:`draw_dataset`)."""
-    from identvae.data import segments
+    (``source: file``), Sprites images (``mixing: sprites``, E5), or sources through a mixing
+    (Embrace the Gap, :func:`draw_dataset`)."""
+    from identvae.data import segments, sprites
 
     if config.get("source") == "file":
         learned = config.get("prior_mean") == "learned"
@@ -68,6 +69,8 @@ def generate(config: dict[str, Any], seed: int) -> Dataset:
         )
     if "n_segments" in config:
         return segments.generate_segments(config, seed)
+    if config.get("mixing") == sprites.MIXING:
+        return sprites.draw_sprites_dataset(config, seed)
     return draw_dataset(config, seed)
 
 

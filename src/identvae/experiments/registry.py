@@ -131,6 +131,23 @@ EXPERIMENTS: dict[str, Experiment] = {
             _one("etg_gap_ima"),
         ),
         Experiment(
+            "etg_sprites",
+            "etg",
+            "E5: MCC and decoder c_IMA over training and against γ² (Sprites images)",
+            "E5",
+            "etg_vae",
+            "etg.sprites",
+            (
+                FigureEntry(
+                    "etg_sprites_training",
+                    draw="figure_training",
+                    caption="caption_training",
+                    inputs=("summary", "histories"),
+                ),
+                FigureEntry("etg_sprites_gamma", draw="figure_gamma", caption="caption_gamma"),
+            ),
+        ),
+        Experiment(
             "etg_arflow",
             "etg",
             "E6: MCC against the binned C_IMA of an affine-coupling flow mixing",
@@ -248,6 +265,19 @@ def figure_input_paths(figure: str) -> dict[str, str]:
     for kind in entry.inputs:
         base, _, other = kind.partition(":")
         paths[input_key(kind)] = artifact_path(other or exp.name, base)
+    return paths
+
+
+def experiment_input_paths(experiment: str) -> dict[str, str]:
+    """The files an experiment's table and claims read: its summary, and the histories and other
+    summaries its figures declare (not latents), keyed like :func:`figure_input_paths`."""
+    paths = {"summary": artifact_path(experiment, "summary")}
+    for entry in get(experiment).figures:
+        paths |= {
+            key: path
+            for key, path in figure_input_paths(entry.name).items()
+            if key != input_key("latents")
+        }
     return paths
 
 

@@ -37,6 +37,7 @@ class EtgVAE:
     metric_batch_size: int
     gap: GapSettings
     val_elbo_samples: int = 1
+    check_points: int | None = None  # a check reads the first this many validation points
 
     train_metric = "train_neg_elbo"
     selection_key = "val_neg_elbo"
@@ -51,13 +52,22 @@ class EtgVAE:
             is_samples=train["gap_is_samples"],
             newton_steps=train["gap_newton_steps"],
         )
-        # unset means 1 (no schema default, so that existing chunk specs stay as they were)
-        return cls(model, train["metric_batch_size"], gap, train.get("val_elbo_samples", 1))
+        # unset means 1 and all points (no schema defaults, so that existing chunk specs stay
+        # as they were)
+        return cls(
+            model,
+            train["metric_batch_size"],
+            gap,
+            train.get("val_elbo_samples", 1),
+            train.get("check_points"),
+        )
 
     def config(self) -> dict[str, Any]:
         config = {"model": asdict(self.model), "metric_batch_size": self.metric_batch_size}
         if self.val_elbo_samples != 1:  # (so that existing checkpoints still match)
             config["val_elbo_samples"] = self.val_elbo_samples
+        if self.check_points is not None:
+            config["check_points"] = self.check_points
         return config | {"gap": asdict(self.gap)}
 
     def init_params(
@@ -82,7 +92,7 @@ class EtgVAE:
         loss, _ = vae.neg_elbo(
             self.model,
             params,
-            batch.x,
+            vae.as_input(batch.x),
             batch.noise,
             settings["gamma2"],
             settings["beta"],
@@ -98,11 +108,11 @@ class EtgVAE:
         settings: Settings,
         generators: Sequence[torch.Generator],
     ) -> list[dict[str, float]]:
-        rows = part.rows(data)
+        rows = part.rows(data, 0, self.check_points)
         return evaluate_vae(
             self.model,
             params,
-            rows.x,
+            vae.as_input(rows.x),
             rows.sources,
             settings["gamma2"],
             settings["beta"],
@@ -148,7 +158,7 @@ class EtgVAE:
     ) -> dict[str, np.ndarray]:
         """Posterior means and one posterior sample per point, in the prior's support."""
         rows = part.rows(data)
-        mu, logvar = vae.encode(self.model, params, rows.x.float())
+        mu, logvar = vae.encode(self.model, params, vae.as_input(rows.x).float())
         eps = torch.stack([torch.randn(mu.shape[1:], generator=g) for g in generators])
         sample = mu + torch.exp(0.5 * logvar) * eps.to(mu.device)
         return {

@@ -15,6 +15,11 @@ The decoder precision gamma2 is the run's sweep value (``decoder_variance="fixed
 ``dec.log_gamma2`` [R] started at the log of that value (``"learned"``), or a per-run value the
 trainer resets to the validation MLE at each check (``"mle"``).
 
+With ``network="conv"`` (E5, Sprites images) encoder and decoder are the convolutional networks
+of :mod:`identvae.models.conv` for images of ``resolution`` x ``resolution``; observations are
+then flattened images (D = 3 H W) with values in [0, 1] (:func:`as_input` converts the stored
+uint8 pixels), so the loss below is unchanged.
+
 With ``prior="per_run"`` the runs of one ensemble have different priors (``VAEConfig.priors``,
 see :mod:`identvae.models.priors`): each model function then takes ``prior_codes`` [R], the
 index of each run's prior in that tuple."""
@@ -30,6 +35,7 @@ import torch
 import torch.nn.functional as F
 
 from identvae.data.mixings import MIXINGS
+from identvae.models import conv
 from identvae.models.ensemble import Params, init_mlp, mlp_forward, mlp_sizes
 from identvae.models.priors import (
     PRIORS,
@@ -43,6 +49,7 @@ from identvae.models.priors import (
 from identvae.sweeps import PER_RUN  # VAEConfig.prior of an ensemble of mixed priors
 
 DECODERS = ("mlp", "true_mixing")
+NETWORKS = ("mlp", "conv")
 DECODER_VARIANCES = ("fixed", "learned", "mle")
 #: The learned log decoder precision of ``decoder_variance="learned"``, one per run.
 LOG_GAMMA2 = "dec.log_gamma2"
@@ -72,8 +79,26 @@ class VAEConfig:
     mixing: str | None = None  # the mixing's name, for decoder="true_mixing"
     decoder_variance: str = "fixed"  # "fixed" | "learned" | "mle", see the module docstring
     priors: tuple[str, ...] = ()  # with prior="per_run": the priors a run's code indexes
+    network: str = "mlp"  # "mlp" | "conv" (E5: images of resolution x resolution)
+    resolution: int | None = None  # with network="conv"
 
     def __post_init__(self) -> None:
+        if self.network not in NETWORKS:
+            raise ValueError(f"unknown network {self.network!r}; known: {NETWORKS}")
+        if self.network == "conv":
+            conv.check_resolution(self.resolution)
+            if self.decoder != "mlp":
+                raise ValueError(
+                    f"network 'conv' learns its decoder: it needs decoder 'mlp' (a learned "
+                    f"network), not {self.decoder!r}"
+                )
+            if self.obs_dim != conv.obs_dim(self.resolution):
+                raise ValueError(
+                    f"network 'conv' at resolution {self.resolution} takes observations of "
+                    f"{conv.obs_dim(self.resolution)} values (3 x H x W), got {self.obs_dim}"
+                )
+        elif self.resolution is not None:
+            raise ValueError(f"resolution {self.resolution!r} is only read with network 'conv'")
         if self.prior == PER_RUN:
             unknown = [p for p in self.priors if p not in PRIORS]
             if len(self.priors) < 2 or unknown:
@@ -143,11 +168,15 @@ def init_vae(
     encoder is drawn first, so it starts from the same weights as with an MLP decoder. With
     ``decoder_variance="learned"``, ``gamma2`` gives each run's initial decoder precision."""
     n, d = cfg.latent_dim, cfg.obs_dim
-    params = init_mlp("enc", mlp_sizes(d, 2 * n, cfg.n_layers, cfg.hidden), generators)
-    if cfg.decoder == "true_mixing":
-        params |= stack_mixing_params(cfg, mixings, len(generators))
+    if cfg.network == "conv":
+        params = conv.init_conv_encoder("enc", cfg.resolution, 2 * n, generators)
+        params |= conv.init_conv_decoder("dec", cfg.resolution, n, generators)
     else:
-        params |= init_mlp("dec", mlp_sizes(n, d, cfg.n_layers, cfg.hidden), generators)
+        params = init_mlp("enc", mlp_sizes(d, 2 * n, cfg.n_layers, cfg.hidden), generators)
+        if cfg.decoder == "true_mixing":
+            params |= stack_mixing_params(cfg, mixings, len(generators))
+        else:
+            params |= init_mlp("dec", mlp_sizes(n, d, cfg.n_layers, cfg.hidden), generators)
     if cfg.decoder_variance == "learned":
         if gamma2 is None or len(gamma2) != len(generators):
             got = None if gamma2 is None else len(gamma2)
@@ -203,9 +232,20 @@ def mixing_params(params: Params) -> Params:
     return {k[len(FIXED_PREFIX) :]: v for k, v in params.items() if not is_trainable(k)}
 
 
+def as_input(x: torch.Tensor) -> torch.Tensor:
+    """Stored observations [R, B, ...] as the networks take them: float observations as they
+    are, uint8 images [R, B, 3, H, W] as pixel values in [0, 1] flattened to [R, B, 3 H W]."""
+    if x.dtype == torch.uint8:
+        return (x.float() / 255.0).flatten(2)
+    return x
+
+
 def encode(cfg: VAEConfig, params: Params, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """x [R, B, d] -> (mu, logvar), each [R, B, n] (in the pre-sigmoid space for bounded priors)."""
-    h = mlp_forward(params, "enc", cfg.n_layers, x, cfg.slope)
+    if cfg.network == "conv":
+        h = conv.conv_encode(params, "enc", cfg.resolution, x)
+    else:
+        h = mlp_forward(params, "enc", cfg.n_layers, x, cfg.slope)
     return h[..., : cfg.latent_dim], h[..., cfg.latent_dim :]
 
 
@@ -215,6 +255,8 @@ def decode(cfg: VAEConfig, params: Params, z: torch.Tensor) -> torch.Tensor:
     if cfg.decoder == "true_mixing":
         single = torch.func.vmap(lambda m, zr: true_mixing(cfg, m, zr))
         return single(mixing_params(params), z)
+    if cfg.network == "conv":
+        return conv.conv_decode(params, "dec", cfg.resolution, z)
     return mlp_forward(params, "dec", cfg.n_layers, z, cfg.slope)
 
 
@@ -300,6 +342,9 @@ def neg_elbo(
 def decoder_jacobian(cfg: VAEConfig, params: Params, z: torch.Tensor) -> torch.Tensor:
     """Jacobians of each run's decoder at latents z [R, N, n] -> [R, N, d, n], with torch.func
     (forward mode: n tangents per sample), vectorised over samples and runs."""
+    if cfg.network == "conv":
+        # in chunks of samples: the forward-mode intermediates are ~2 MiB per (run, sample)
+        return conv.conv_decoder_jacobian(params, "dec", cfg.resolution, z, chunk=64)
     if cfg.decoder == "true_mixing":
         dec = mixing_params(params)
 

@@ -15,12 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import torch
 
 import identvae
 from identvae import sweeps
-from identvae.data import datasets
+from identvae.data import datasets, sprites
 from identvae.data.datasets import Dataset
 from identvae.experiments import registry
 from identvae.io import write_json
@@ -35,9 +36,11 @@ from identvae.train.ensemble import RunResult, RunSpec, TrainConfig, resolve_dev
 
 def model_config(spec: dict[str, Any], obs_dim: int) -> VAEConfig:
     """The VAE of a validated chunk spec (the schema fills every default). ``model.decoder`` may
-    be "true_mixing": the decoder is then fixed to the true mixing of each run's dataset."""
+    be "true_mixing": the decoder is then fixed to the true mixing of each run's dataset;
+    ``model.network`` "conv" takes images of the data's ``resolution``."""
     m = spec["model"]
     decoder = m["decoder"]
+    network = m.get("network", "mlp")  # no schema default, like decoder_variance
     return VAEConfig(
         obs_dim=obs_dim,
         latent_dim=m["latent_dim"],
@@ -50,6 +53,8 @@ def model_config(spec: dict[str, Any], obs_dim: int) -> VAEConfig:
         # deliberately without a schema default: unset means "fixed" (see the schema)
         decoder_variance=m.get("decoder_variance", "fixed"),
         priors=tuple(m.get("priors", ())),  # with prior "per_run" (sweeps.chunk_spec)
+        network=network,
+        resolution=spec["data"].get("resolution") if network == "conv" else None,
     )
 
 
@@ -64,7 +69,8 @@ class MethodPlugin:
 
 
 def etg_vae(spec: dict[str, Any], loaded: dict[str, Dataset]) -> EtgVAE:
-    obs_dim = next(iter(loaded.values())).observations.shape[1]
+    obs = next(iter(loaded.values())).observations
+    obs_dim = int(np.prod(obs.shape[1:]))  # images [N, 3, H, W]: 3 H W
     return EtgVAE.from_settings(model_config(spec, obs_dim), spec["train"])
 
 
@@ -119,6 +125,8 @@ def ivae_run_settings(spec: dict[str, Any], run: dict[str, Any]) -> dict[str, fl
 
 
 def _mixing_contrasts(ds: Dataset) -> dict[str, float]:
+    if ds.mixing_name == sprites.MIXING:  # a renderer, not a mixing function to differentiate
+        return {}
     return mixing_contrasts(ds.mixing_name, ds.mixing_params, ds.sources)
 
 

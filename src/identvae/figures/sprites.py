@@ -1,0 +1,74 @@
+"""E5 (Sprites) over training: batch MCC and log10 batch c_IMA of the decoder against the epoch,
+one line per γ² (mean ± std over the seeds for MCC, median for c_IMA), the headline γ² drawn
+bold."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from identvae.analysis.scales import safe_log10
+from identvae.figures.style import COLORS, FIG_WIDTH, apply_style, plt
+
+
+def _gamma_colours(gammas: Sequence[float], headline: float) -> dict[float, str]:
+    """A sequential colour per γ²; the headline γ² gets the MCC blue."""
+    cmap = plt.get_cmap("Greys")
+    others = [g for g in gammas if g != headline]
+    shades = np.linspace(0.35, 0.75, max(len(others), 1))
+    colours = {g: cmap(s) for g, s in zip(others, shades, strict=False)}
+    colours[headline] = COLORS["mcc"]
+    return colours
+
+
+def plot_over_training(
+    histories: pd.DataFrame,
+    headline: float,
+    labels: Mapping[float, str],
+    chance_mcc: float | None = None,
+    title: str | None = None,
+) -> Figure:
+    """Left: batch MCC (mean ± std over the finished runs of each γ²) per check; right: the
+    median log10 batch c_IMA of the decoder per check. Every γ² in ``histories`` is drawn, in
+    the legend as ``labels[γ²]``."""
+    apply_style()
+    fig, (left, right) = plt.subplots(1, 2, figsize=(FIG_WIDTH, 2.8), layout="constrained")
+    ok = histories[histories["status"] == "ok"]
+    gammas = sorted(float(g) for g in histories["gamma2"].dropna().unique())
+    colours = _gamma_colours(gammas, headline)
+    for gamma2 in gammas:
+        runs = ok[np.isclose(ok["gamma2"].astype(float), gamma2)]
+        if runs.empty:
+            continue
+        bold = gamma2 == headline
+        style = {"color": colours[gamma2], "lw": 2.0 if bold else 1.0, "zorder": 3 if bold else 2}
+        label = labels[gamma2] + (" (headline)" if bold else "")
+        mcc = runs.groupby("epoch")["mcc_batch"].agg(["mean", "std"]).reset_index()
+        left.plot(mcc["epoch"], mcc["mean"], label=label, **style)
+        if bold:
+            std = mcc["std"].fillna(0.0)
+            left.fill_between(
+                mcc["epoch"],
+                mcc["mean"] - std,
+                mcc["mean"] + std,
+                color=colours[gamma2],
+                alpha=0.2,
+                linewidth=0,
+            )
+        cima = runs.assign(log_cima=safe_log10(runs["cima_batch"].to_numpy(float)))
+        cima = cima.groupby("epoch")["log_cima"].median().reset_index()
+        right.plot(cima["epoch"], cima["log_cima"], **style)
+    if chance_mcc is not None and np.isfinite(chance_mcc):
+        left.axhline(chance_mcc, color=COLORS["chance"], ls="--", lw=1.0, label="chance")
+    left.set_ylim(0.0, 1.02)
+    left.set_xlabel("epoch")
+    left.set_ylabel("batch MCC")
+    right.set_xlabel("epoch")
+    right.set_ylabel(r"$\log_{10}$ batch $c_{\mathrm{IMA}}$ (decoder)")
+    left.legend(loc="lower right", fontsize=7)
+    if title:
+        fig.suptitle(title)
+    return fig
