@@ -35,7 +35,7 @@ def plot_over_training(
     median log10 batch c_IMA of the decoder per check. Every γ² in ``histories`` is drawn, in
     the legend as ``labels[γ²]``."""
     apply_style()
-    fig, (left, right) = plt.subplots(1, 2, figsize=(FIG_WIDTH, 2.8), layout="constrained")
+    fig, (left, right) = plt.subplots(1, 2, figsize=(FIG_WIDTH, 3.1), layout="constrained")
     ok = histories[histories["status"] == "ok"]
     gammas = sorted(float(g) for g in histories["gamma2"].dropna().unique())
     colours = _gamma_colours(gammas, headline)
@@ -68,7 +68,8 @@ def plot_over_training(
     left.set_ylabel("batch MCC")
     right.set_xlabel("epoch")
     right.set_ylabel(r"$\log_{10}$ batch $c_{\mathrm{IMA}}$ (decoder)")
-    left.legend(loc="lower right", fontsize=7)
+    handles, names = left.get_legend_handles_labels()
+    fig.legend(handles, names, loc="outside lower center", ncols=min(len(names), 4), fontsize=7)
     if title:
         fig.suptitle(title)
     return fig
