@@ -39,7 +39,10 @@ def test_the_quick_block_validates():
     [
         (lambda e: e["model"].update(network="mlp"), r"etg_sprites.*model\.network = 'mlp'"),
         (lambda e: e["data"].update(sources="uniform"), r"etg_sprites\.data\.sources = 'uniform'"),
-        (lambda e: e["data"].pop("resolution"), r"etg_sprites\.data: .*needs a resolution"),
+        (
+            lambda e: e["data"].pop("resolution"),
+            r"etg_sprites\.data\.resolution: .*needs a resolution",
+        ),
         (lambda e: e["data"].update(n_sources=3), r"etg_sprites\.data\.n_sources = 3"),
         (lambda e: e["model"].update(latent_dim=3), r"etg_sprites\.model\.latent_dim = 3"),
         (lambda e: e["train"].update(check_points=5000), r"etg_sprites\.train\.check_points"),

@@ -141,10 +141,8 @@ def _check_images(where: str, exp: dict[str, Any]) -> None:
             "sources 'beta' (a Beta per factor), and only they do"
         )
     if sprites != ("resolution" in data):
-        raise ConfigError(
-            f"{where}.data: mixing {data['mixing']!r} "
-            + ("needs a resolution (image side in pixels)" if sprites else "has no resolution")
-        )
+        need = "needs a resolution (the image side in pixels)" if sprites else "takes none"
+        raise ConfigError(f"{where}.data.resolution: mixing {data['mixing']!r} {need}")
     if not sprites:
         return
     for key in ("n_sources", "latent_dim"):
