@@ -177,3 +177,17 @@ def test_the_table_has_a_row_per_gamma2_and_check_and_one_for_the_selected_check
     np.testing.assert_allclose(head["log10_cima_batch_median"], np.log10([10.0, 3.0, 1.0, 0.5]))
     selected = table[table["check"] == "selected"]
     assert selected["runs"].tolist() == [3, 3, 3]
+
+
+def test_the_mlp_vae_config_is_unchanged_by_the_conv_network_so_old_checkpoints_resume():
+    from helpers import sprites_model
+
+    from identvae.methods.etg_vae import EtgVAE
+    from identvae.metrics.elbo_gap import GapSettings
+    from identvae.models.vae import VAEConfig
+
+    gap = GapSettings(points=1, elbo_samples=2, is_samples=1, newton_steps=0)
+    mlp = EtgVAE(VAEConfig(obs_dim=3, latent_dim=3), 64, gap).config()["model"]
+    assert "network" not in mlp and "resolution" not in mlp
+    conv = EtgVAE(sprites_model(), 64, gap).config()["model"]
+    assert (conv["network"], conv["resolution"]) == ("conv", 16)

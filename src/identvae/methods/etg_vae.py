@@ -63,7 +63,10 @@ class EtgVAE:
         )
 
     def config(self) -> dict[str, Any]:
-        config = {"model": asdict(self.model), "metric_batch_size": self.metric_batch_size}
+        model = asdict(self.model)
+        if self.model.network == "mlp":  # (so that existing checkpoints still match)
+            del model["network"], model["resolution"]
+        config = {"model": model, "metric_batch_size": self.metric_batch_size}
         if self.val_elbo_samples != 1:  # (so that existing checkpoints still match)
             config["val_elbo_samples"] = self.val_elbo_samples
         if self.check_points is not None:
