@@ -29,7 +29,7 @@ experiments:
   etg_moebius_gamma:
     runs_per_job: 2
     data: {n_samples: 1500}
-    train: {max_epochs: 40, val_every: 2, patience: 50}
+    train: {max_epochs: 120, val_every: 2, patience: 100}
     sweep:
       gamma2: [1.0e+1, 1.0e+4, 3.0e+38]
       model_seed: [1, 2]
@@ -69,7 +69,8 @@ def uninterrupted(tmp_path_factory):
 def kill_mid_sweep(workdir: Path, sig: int) -> tuple[str, str]:
     """Start the sweep, wait until one chunk is complete and another has saved a checkpoint, and
     send ``sig`` to the whole process group (like Ctrl-C in a terminal, or the OOM killer).
-    Returns (the completed chunk, the interrupted chunk)."""
+    Returns (the completed chunk, the interrupted chunk). A chunk trains for a few seconds (120
+    epochs): at 40 a loaded machine once let the watched chunk finish before the signal came."""
     exp = workdir / "results" / E1
     proc = subprocess.Popen(
         command(workdir),
