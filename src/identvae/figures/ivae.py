@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from identvae.figures.style import FIG_WIDTH, PALETTE, apply_style, plt
+from identvae.figures.style import FIG_WIDTH, PALETTE, apply_style, plt, std_band
 
 
 def model_colours(models: Sequence[str]) -> dict[str, str]:
@@ -55,16 +55,8 @@ def plot_curves(
         if runs.empty:
             continue
         stats = runs.groupby("epoch")[metric].agg(["mean", "std", "count"]).reset_index()
-        std = stats["std"].fillna(0.0)
         ax.plot(stats["epoch"], stats["mean"], color=colours[model], label=labels[model])
-        ax.fill_between(
-            stats["epoch"],
-            stats["mean"] - std,
-            stats["mean"] + std,
-            color=colours[model],
-            alpha=0.2,
-            linewidth=0,
-        )
+        std_band(ax, stats["epoch"], stats["mean"], stats["std"], colours[model])
     ax.set_xlabel("epoch")
     ax.set_ylabel(ylabel)
     if unit_range:

@@ -11,7 +11,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from identvae.analysis.scales import safe_log10
-from identvae.figures.style import COLORS, FIG_WIDTH, apply_style, plt
+from identvae.figures.style import COLORS, FIG_WIDTH, apply_style, plt, std_band
 
 
 def _gamma_colours(gammas: Sequence[float], headline: float) -> dict[float, str]:
@@ -49,15 +49,7 @@ def plot_over_training(
         mcc = runs.groupby("epoch")["mcc_batch"].agg(["mean", "std"]).reset_index()
         left.plot(mcc["epoch"], mcc["mean"], label=label, **style)
         if bold:
-            std = mcc["std"].fillna(0.0)
-            left.fill_between(
-                mcc["epoch"],
-                mcc["mean"] - std,
-                mcc["mean"] + std,
-                color=colours[gamma2],
-                alpha=0.2,
-                linewidth=0,
-            )
+            std_band(left, mcc["epoch"], mcc["mean"], mcc["std"], colours[gamma2])
         cima = runs.assign(log_cima=safe_log10(runs["cima_batch"].to_numpy(float)))
         cima = cima.groupby("epoch")["log_cima"].median().reset_index()
         right.plot(cima["epoch"], cima["log_cima"], **style)

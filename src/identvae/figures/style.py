@@ -76,3 +76,9 @@ def save_figure(
             fig.savefig(tmp, format="png", dpi=dpi, metadata={"Software": None})
     finally:
         plt.close(fig)
+
+
+def std_band(ax, x, mean, std, color: str) -> None:  # noqa: ANN001 (axes and array-likes)
+    """Shade mean ± std (a missing std, one run, as 0) around a curve."""
+    std = std.fillna(0.0)
+    ax.fill_between(x, mean - std, mean + std, color=color, alpha=0.2, linewidth=0)
