@@ -31,3 +31,25 @@ def ivae_runs() -> list[RunSpec]:
         RunSpec("tc", "seed=1", 13, weights(1000, 1, 15, 1), lr=1e-2),
         RunSpec("bad", "seed=1", 14, weights(1, 1, 1, 1), lr=1e30),
     ]
+
+
+def tcl_method(tests: bool = True):
+    """TCL on the same data, with a short head-only phase, a decay inside training and (by
+    default) NonSENS's pair tests at the end."""
+    from identvae.methods.pair_tests import PairTests
+    from identvae.methods.tcl import TCLMethod
+    from identvae.models.tcl import TCLConfig
+
+    model = TCLConfig(obs_dim=2, n_features=2, n_segments=5, hidden=(4, 4))
+    pair_tests = PairTests(permutations=19, max_points=100) if tests else None
+    return TCLMethod(model, head_steps=10, decay_steps=20, pair_tests=pair_tests)
+
+
+def tcl_runs() -> list[RunSpec]:
+    """Runs that differ in learning rate, data and seed, and one that diverges."""
+    return [
+        RunSpec("a", "seed=1", 21, lr=1e-2),
+        RunSpec("b", "seed=2", 22, lr=3e-2),
+        RunSpec("c", "seed=1", 23, lr=1e-2),
+        RunSpec("bad", "seed=1", 24, lr=1e30),
+    ]

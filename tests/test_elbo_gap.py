@@ -276,7 +276,7 @@ def test_chunk_spec_reads_the_decoder_and_gap_settings():
     assert (cfg.decoder, cfg.mixing) == ("true_mixing", "triangular_mlp")
     three_dims = {"seed=0": SimpleNamespace(observations=np.zeros((1, 3)))}
     assert method(spec, three_dims).gap.points == 123
-    assert train_config(spec).max_epochs == 3
+    assert train_config(spec, three_dims).max_epochs == 3
     spec["model"]["decoder"] = "mlp"
     assert (model_config(spec, 3).decoder, model_config(spec, 3).mixing) == ("mlp", None)
 

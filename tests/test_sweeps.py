@@ -175,4 +175,5 @@ def test_ivae_structural_keys_change_the_architecture_per_chunk():
         "dim": 3,
         "hidden": 50,
         "layers": 4,
+        "segments": grid["data"]["n_segments"],
     }

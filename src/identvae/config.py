@@ -27,6 +27,8 @@ def check_config(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
     if not enabled:
         raise ConfigError("config: no experiment is enabled under 'experiments'")
     for name, exp in enabled.items():
+        if name.startswith("ivae_"):
+            _resolve_pairs(f"experiments.{name}", exp)
         try:
             settings = sweeps.variants(name, exp)
         except ValueError as err:
@@ -44,11 +46,74 @@ def check_config(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return enabled
 
 
+def _causal_info(where: str, data: dict[str, Any]) -> dict[str, Any]:
+    """The variables and points of an experiment's causal data (NonSENS): the hippo6 SEM's
+    settings checked, or the user's causal file read and checked, naming the key."""
+    from identvae.data import sem
+    from identvae.io import ArtifactError
+
+    if data["source"] == "hippo6":
+        try:
+            settings = sem.sem_settings(data)
+        except ValueError as err:
+            raise ConfigError(f"{where}.data: {err}") from None
+        points = settings["n_segments"] * settings["segment_size"]
+        return {"n_variables": len(sem.HIPPO6_NODES), "n_points": points}
+    if "path" not in data:
+        raise ConfigError(f"{where}.data.path: source 'causal_file' needs the path of a CSV or NPZ")
+    try:
+        return sem.check_causal_file(data["path"], data.get("edges"))
+    except (ArtifactError, ValueError) as err:
+        key = "edges" if "edge list" in str(err) else "path"
+        raise ConfigError(f"{where}.data.{key}: {err}") from None
+
+
+def _resolve_pairs(where: str, exp: dict[str, Any]) -> None:
+    """``sweep.pair: all`` becomes every pair of the causal data's variables (in place), and a
+    named pair must exist; NonSENS experiments (causal data) must sweep pairs and have tests."""
+    from identvae.data import sem
+
+    causal = exp["data"]["source"] in sem.SOURCES
+    swept = "pair" in exp["sweep"]
+    if causal != swept:
+        raise ConfigError(
+            f"{where}: data.source = {exp['data']['source']!r} with"
+            f"{'out' if causal else ''} sweep.pair; causal data (hippo6, causal_file) are fitted "
+            "one pair of variables at a time (sweep pair), and only they are"
+        )
+    if not causal:
+        return
+    if "nonsens" not in exp:
+        raise ConfigError(f"{where}.nonsens: a NonSENS experiment needs its tests' settings")
+    n_variables = _causal_info(where, exp["data"])["n_variables"]
+    pairs = exp["sweep"]["pair"]
+    if pairs == "all":
+        exp["sweep"]["pair"] = sem.all_pairs(n_variables)
+        return
+    for pair in pairs:
+        try:
+            i, j = sem.parse_pair(pair)
+        except ValueError as err:
+            raise ConfigError(f"{where}.sweep.pair: {err}") from None
+        if j >= n_variables:
+            raise ConfigError(
+                f"{where}.sweep.pair: {pair!r} names variable {j}, but the data have "
+                f"{n_variables} (indices 0..{n_variables - 1})"
+            )
+
+
 def _check_ivae_experiment(where: str, exp: dict[str, Any]) -> None:
     """One iVAE experiment's settings (one variant of them). A user's data file is read and
     checked here, when the workflow is parsed, so a bad file stops it before any job."""
     data, model = exp["data"], exp["model"]
-    if data["source"] == "file":
+    if "pair" in exp["sweep"]:
+        if model["latent_dim"] != 2:
+            raise ConfigError(
+                f"{where}.model.latent_dim = {model['latent_dim']}: a NonSENS fit recovers the "
+                "two disturbances of one pair of variables (set 2)"
+            )
+        n_points = _causal_info(where, data)["n_points"]
+    elif data["source"] == "file":
         from identvae.data.segments import check_user_file
         from identvae.io import ArtifactError
 
@@ -81,10 +146,11 @@ def _check_ivae_experiment(where: str, exp: dict[str, Any]) -> None:
                 "bernoulli decoder, continuous data the gaussian one)"
             )
         n_points = data["n_segments"] * data["segment_size"]
-    if exp["train"]["batch_size"] > n_points:
+    section = "tcl" if model.get("method") == "tcl" else "train"
+    if exp[section]["batch_size"] > n_points:
         raise ConfigError(
-            f"{where}.train.batch_size = {exp['train']['batch_size']} exceeds the {n_points} "
-            "points of the data"
+            f"{where}.{section}.batch_size = {exp[section]['batch_size']} exceeds the "
+            f"{n_points} points of the data"
         )
 
 

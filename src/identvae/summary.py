@@ -42,7 +42,10 @@ def read_run(run_dir: str | Path) -> dict:
     row = {
         "run_id": final["run_id"],
         "status": final["status"],
-        **{k: _setting(config, k) for k in sweeps.setting_columns(config["experiment"])},
+        **{
+            k: _setting(config, k)
+            for k in sweeps.setting_columns(config["experiment"], config.get("sweep_values"))
+        },
         **sweeps.structural_values(config["experiment"], config),
         "selected_epoch": final["selected_epoch"],
         "epochs_trained": final["epochs_trained"],

@@ -31,6 +31,8 @@ class PaperSweep:
     structural: tuple[str, ...]
     #: structural keys the method takes per run, so that one chunk may mix their values
     mixable: tuple[str, ...] = ()
+    #: per-run keys that are summary columns only where the experiment sweeps them
+    optional: tuple[str, ...] = ()
 
 
 SEEDS = {"model_seed": "seed", "data_seed": "dseed"}
@@ -41,10 +43,14 @@ PAPER_SWEEPS = {
         ("prior", "dim", "decoder_variance"),
         mixable=("prior",),
     ),
-    # model names one entry of the experiment's ``models`` (objective weights and prior); its
-    # prior (conditional or standard) is a structural value derived from the name
+    # model names one entry of the experiment's ``models`` (objective weights and prior, or
+    # another method: TCL); its prior or method is a structural value derived from the name.
+    # pair: the two observed variables of one NonSENS fit ("0-2"); each pair is its own dataset
     "ivae": PaperSweep(
-        {"model": "model", "lr": "lr", **SEEDS}, ("lr",), ("prior", "dim", "hidden", "layers")
+        {"model": "model", "pair": "pair", "lr": "lr", **SEEDS},
+        ("lr",),
+        ("prior", "dim", "hidden", "layers", "segments"),
+        optional=("pair",),
     ),
 }
 #: Per-run keys that are passed to the training method as its per-run settings (EtG).
@@ -59,14 +65,17 @@ STRUCTURAL_KEYS = {
     "decoder_variance": (("model", "decoder_variance"),),
     "hidden": (("model", "hidden"),),
     "layers": (("model", "n_layers"),),
+    "segments": (("data", "n_segments"),),
+    # derived from a named model that is another method (an iVAE experiment's TCL)
+    "method": (("model", "method"),),
 }
 # The value of a structural setting a config leaves unset.
 STRUCTURAL_DEFAULTS = {"decoder_variance": "fixed"}
-# Structural keys that change the dataset, so they are part of the data id.
-DATA_KEYS = ("dim",)
+# Sweep keys that change the dataset, so they are part of the data id (in this order).
+DATA_KEYS = ("dim", "segments", "pair")
 #: Structural keys a config may sweep (an iVAE run's ``prior`` comes from its named model; the
 #: schema refuses it in an iVAE sweep).
-SWEEPABLE = ("prior", "dim", "decoder_variance", "hidden", "layers")
+SWEEPABLE = ("prior", "dim", "decoder_variance", "hidden", "layers", "segments")
 
 
 def paper_sweep(exp_name: str) -> PaperSweep:
@@ -81,9 +90,11 @@ def paper_sweep(exp_name: str) -> PaperSweep:
         ) from None
 
 
-def setting_columns(exp_name: str) -> tuple[str, ...]:
-    """The per-run sweep columns of an experiment's summary, seeds last."""
-    return tuple(paper_sweep(exp_name).per_run)
+def setting_columns(exp_name: str, swept: Any = None) -> tuple[str, ...]:
+    """The per-run sweep columns of an experiment's summary, seeds last; a paper's optional
+    ones (the NonSENS pair) only where ``swept`` (the sweep, or a run's sweep values) has them."""
+    paper = paper_sweep(exp_name)
+    return tuple(k for k in paper.per_run if k not in paper.optional or k in (swept or {}))
 
 
 def format_value(value: Any) -> str:
@@ -113,7 +124,7 @@ def expand_runs(exp_name: str, exp: dict[str, Any]) -> list[dict[str, Any]]:
         if not sweep[key]:
             raise ValueError(f"experiments.{exp_name}.sweep.{key} is empty: nothing to run")
     id_keys = [k for k in keys if len(sweep[k]) > 1]
-    data_id_keys = [k for k in id_keys if k in DATA_KEYS]
+    data_id_keys = [k for k in DATA_KEYS if k in id_keys]
     runs = []
     for values in itertools.product(*(sweep[k] for k in keys)):
         point = dict(zip(keys, values, strict=True))
@@ -127,7 +138,11 @@ def expand_runs(exp_name: str, exp: dict[str, Any]) -> list[dict[str, Any]]:
         )
         variant = {k: v for k, v in point.items() if k in STRUCTURAL_KEYS}
         if "model" in point:
-            variant["prior"] = _named_model(exp_name, exp, point["model"])["prior"]
+            named = _named_model(exp_name, exp, point["model"])
+            if named.get("method", "ivae") != "ivae":
+                variant["method"] = named["method"]
+            else:
+                variant["prior"] = named["prior"]
         if variant:  # only then: existing chunk specs (and so their params) stay as they were
             run["variant"] = variant
         runs.append(run)
@@ -214,6 +229,8 @@ def data_config(exp_name: str, exp: dict[str, Any], data_id: str) -> dict[str, A
     for run in expand_runs(exp_name, exp):
         if run["data_id"] == data_id:
             settings = apply_variant(exp, run.get("variant", {}))
+            if "pair" in run:  # a NonSENS fit: the pair's columns of the causal data
+                return settings["data"] | {"pair": run["pair"]}
             if settings["data"].get("source") == "file":  # what reading it checks against
                 model = settings["model"]
                 return settings["data"] | {
@@ -253,6 +270,10 @@ def chunk_spec(exp_name: str, exp: dict[str, Any], chunk: str) -> dict[str, Any]
     }
     if "models" in settings:  # the iVAE family's named models (weights, prior)
         spec["models"] = {run["model"]: settings["models"][run["model"]] for run in runs}
+    if variant.get("method") == "tcl":
+        spec["tcl"] = settings["tcl"]
+    if "nonsens" in settings:  # NonSENS's tests at the end of each pair fit
+        spec["nonsens"] = settings["nonsens"]
     return copy.deepcopy(spec)
 
 

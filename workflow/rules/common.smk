@@ -30,9 +30,12 @@ def experiment(wildcards):
 
 
 def user_file(wildcards):
-    """A user's data file (``data.source: file``), so that changing it redraws the dataset."""
+    """A user's data files (``data.source`` file or causal_file: the file and its optional edge
+    list), so that changing one redraws the dataset."""
     data = experiment(wildcards)["data"]
-    return [data["path"]] if data.get("source") == "file" else []
+    if data.get("source") not in ("file", "causal_file"):
+        return []
+    return [data["path"]] + ([data["edges"]] if "edges" in data else [])
 
 
 def scaled_by_attempt(name):

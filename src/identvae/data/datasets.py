@@ -57,11 +57,14 @@ def draw_split(size: int, fractions: list[float], rng: np.random.Generator) -> n
 
 
 def generate(config: dict[str, Any], seed: int) -> Dataset:
-    """The dataset of a data config: segment data (iVAE, with ``n_segments``), a user's file
+    """The dataset of a data config: one pair of causal data (NonSENS: ``source`` hippo6 or
+    causal_file, with ``pair``), segment data (iVAE, with ``n_segments``), a user's file
     (``source: file``), Sprites images (``mixing: sprites``, E5), or sources through a mixing
     (Embrace the Gap, :func:`draw_dataset`)."""
-    from identvae.data import segments, sprites
+    from identvae.data import segments, sem, sprites
 
+    if config.get("source") in sem.SOURCES:  # one NonSENS pair of causal data
+        return sem.pair_dataset(config, seed)
     if config.get("source") == "file":
         learned = config.get("prior_mean") == "learned"
         return segments.load_user_file(

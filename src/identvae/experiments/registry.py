@@ -22,7 +22,7 @@ PAPERS: dict[str, str] = {
 SPECS: dict[str, str] = {"etg": "spec/embrace-the-gap.md", "ivae": "spec/ivae.md"}
 INPUT_KINDS = ("summary", "histories", "latents")
 #: The training methods (identvae.train.chunk.METHOD_PLUGINS builds each from a chunk spec).
-METHODS = ("etg_vae", "ivae")
+METHODS = ("etg_vae", "ivae", "tcl")
 
 
 @dataclass(frozen=True)
@@ -220,6 +220,33 @@ EXPERIMENTS: dict[str, Experiment] = {
             _one("ivae_model_selection"),
         ),
         Experiment(
+            "ivae_fig3a",
+            "ivae",
+            "Fig. 3a: final MCC of the iVAE and TCL against the number of segments M",
+            "5, Fig. 3a",
+            "ivae",
+            "ivae.fig3a",
+            _one("ivae_fig3a"),
+        ),
+        Experiment(
+            "ivae_fig3b",
+            "ivae",
+            "Fig. 3b: staircase data: MCC of the iVAE and TCL, TCL's segment accuracy",
+            "5, Fig. 3b",
+            "ivae",
+            "ivae.fig3b",
+            _one("ivae_fig3b"),
+        ),
+        Experiment(
+            "ivae_nonsens",
+            "ivae",
+            "Fig. 4 stand-in: NonSENS graphs with the iVAE and TCL on the simulated hippo6 SEM",
+            "8, Fig. 4",
+            "ivae",
+            "ivae.nonsens",
+            _one("ivae_nonsens"),
+        ),
+        Experiment(
             "ivae_user_data",
             "ivae",
             "Your data: the iVAE and its baselines on a user's NPZ file",
@@ -227,6 +254,15 @@ EXPERIMENTS: dict[str, Experiment] = {
             "ivae",
             "ivae.user_data",
             _one("ivae_user_data", inputs=("summary", "histories")),
+        ),
+        Experiment(
+            "ivae_nonsens_user",
+            "ivae",
+            "Your causal data: NonSENS with the iVAE and TCL on a user's CSV or NPZ",
+            "8, user data",
+            "ivae",
+            "ivae.nonsens_user",
+            _one("ivae_nonsens_user"),
         ),
     ]
 }

@@ -129,3 +129,30 @@ def plot_elbo_mcc(summary: pd.DataFrame, title: str, note: str) -> Figure:
     ax.text(0.02, 0.96, note, transform=ax.transAxes, va="top", fontsize=8)
     ax.legend(fontsize=6, ncols=2, loc="lower right")
     return fig
+
+
+def plot_box_panels(
+    panels: Sequence[tuple[str, Mapping[str, np.ndarray], str, float | None]], title: str
+) -> Figure:
+    """One box plot per panel (panel title, {group label: values}, y label, a dashed reference
+    line or None), each run a dot over its box; y axes on [0, 1]."""
+    apply_style()
+    fig, axes = plt.subplots(
+        1, len(panels), figsize=(FIG_WIDTH, 3.0), layout="constrained", squeeze=False
+    )
+    for ax, (name, groups, ylabel, reference) in zip(axes[0], panels, strict=True):
+        labels = list(groups)
+        colours = model_colours(labels)
+        ax.boxplot([groups[k] for k in labels], widths=0.5, showfliers=False)
+        for i, label in enumerate(labels, start=1):
+            values = np.asarray(groups[label], dtype=float)
+            jitter = np.linspace(-0.12, 0.12, len(values)) if len(values) > 1 else [0.0]
+            ax.scatter(i + np.asarray(jitter), values, color=colours[label], s=10, zorder=3)
+        ax.set_xticks(range(1, len(labels) + 1), labels)
+        if reference is not None:
+            ax.axhline(reference, color="grey", linestyle="--", linewidth=0.8)
+        ax.set_ylim(0, 1.02)
+        ax.set_ylabel(ylabel)
+        ax.set_title(name, fontsize=8)
+    fig.suptitle(title)
+    return fig

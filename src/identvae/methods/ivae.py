@@ -20,6 +20,7 @@ import torch
 
 from identvae.data.datasets import Dataset
 from identvae.methods.base import Batch, Params, Part, Settings
+from identvae.methods.pair_tests import PairTests, fit_tests
 from identvae.metrics.mcc import mcc
 from identvae.models import ivae
 from identvae.models.ivae import IVAEConfig
@@ -39,13 +40,17 @@ class IVAEMethod:
     lr_factor: float = 0.1
     lr_patience: int = 0
     check_chunk: int = 8192
+    pair_tests: PairTests | None = None  # NonSENS: tests at the end of each pair fit
 
     train_metric = "train_loss"
     selection_key = None  # the last check is the reported one
     check_part = "train"
 
     def config(self) -> dict[str, Any]:
-        return asdict(self) | {"model": asdict(self.model)}
+        config = asdict(self) | {"model": asdict(self.model)}
+        if self.pair_tests is None:  # so that checkpoints written before NonSENS still resume
+            del config["pair_tests"]
+        return config
 
     def init_params(
         self,
@@ -135,8 +140,14 @@ class IVAEMethod:
     def after_check(self, metrics: list[dict[str, float]], settings: Settings) -> Settings:
         return settings
 
+    @torch.no_grad()
     def selected_check_metrics(self, params, part, data, settings, generators):
-        return [{} for _ in generators]
+        """NonSENS's tests of the observed pair against the posterior means (n̂)."""
+        if self.pair_tests is None:
+            return [{} for _ in generators]
+        mean, _ = self._posterior(params, part, data)
+        rows = part.rows(data)
+        return fit_tests(self.pair_tests, rows.x, mean.cpu().numpy(), rows.labels, generators)
 
     @torch.no_grad()
     def latents(

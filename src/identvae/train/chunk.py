@@ -7,6 +7,7 @@ renamed into place, so a run directory is either complete or absent."""
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import tempfile
@@ -18,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+from threadpoolctl import threadpool_limits
 
 import identvae
 from identvae import sweeps
@@ -25,11 +27,15 @@ from identvae.data import datasets, sprites
 from identvae.data.datasets import Dataset
 from identvae.experiments import registry
 from identvae.io import write_json
+from identvae.methods import pair_tests
 from identvae.methods.base import Method
 from identvae.methods.etg_vae import PRIOR_CODE, EtgVAE
 from identvae.methods.ivae import WEIGHT_KEYS, IVAEMethod
+from identvae.methods.pair_tests import PairTests
+from identvae.methods.tcl import TCLMethod
 from identvae.metrics.mixing import mixing_contrasts
 from identvae.models.ivae import IVAEConfig
+from identvae.models.tcl import TCLConfig
 from identvae.models.vae import VAEConfig
 from identvae.train.ensemble import RunResult, RunSpec, TrainConfig, resolve_device, train_ensemble
 
@@ -65,7 +71,11 @@ class MethodPlugin:
 
     build: Callable[[dict[str, Any], dict[str, Dataset]], Method]
     run_settings: Callable[[dict[str, Any], dict[str, Any]], dict[str, float]]
-    data_metrics: Callable[[Dataset], dict[str, float]] = lambda ds: {}
+    data_metrics: Callable[[dict[str, Any], Dataset], dict[str, Any]] = lambda spec, ds: {}
+    #: the loop's settings, when they depend on the data (TCL counts steps, not epochs)
+    train_config: Callable[[dict[str, Any], dict[str, Dataset]], TrainConfig] = (
+        lambda spec, loaded: TrainConfig.from_settings(spec["train"])
+    )
 
 
 def etg_vae(spec: dict[str, Any], loaded: dict[str, Dataset]) -> EtgVAE:
@@ -100,14 +110,59 @@ def ivae_config(spec: dict[str, Any], loaded: dict[str, Dataset]) -> IVAEConfig:
     )
 
 
+def _train_size(loaded: dict[str, Dataset]) -> int:
+    return {int((ds.split == 0).sum()) for ds in loaded.values()}.pop()
+
+
 def ivae_method(spec: dict[str, Any], loaded: dict[str, Dataset]) -> IVAEMethod:
-    sizes = {int((ds.split == 0).sum()) for ds in loaded.values()}
     train = spec["train"]
     return IVAEMethod(
         ivae_config(spec, loaded),
-        dataset_size=sizes.pop(),
+        dataset_size=_train_size(loaded),
         lr_factor=train["lr_factor"],
         lr_patience=train["lr_patience"],
+        pair_tests=PairTests.from_settings(spec.get("nonsens")),
+    )
+
+
+def tcl_method(spec: dict[str, Any], loaded: dict[str, Dataset]) -> TCLMethod:
+    """TCL of a chunk spec: the architecture from the data and model sections, its training
+    from the experiment's ``tcl`` section (sweeps.chunk_spec passes it to TCL chunks)."""
+    first = next(iter(loaded.values()))
+    segments = {ds.config["n_segments"] for ds in loaded.values()}
+    if len(segments) != 1:
+        raise ValueError(f"{spec['experiment']}/{spec['chunk']}: datasets differ in segment count")
+    t = spec["tcl"]
+    d = first.observations.shape[1]
+    return TCLMethod(
+        TCLConfig(
+            obs_dim=d,
+            n_features=spec["model"]["latent_dim"],
+            n_segments=segments.pop(),
+            hidden=(t["hidden_factor"] * d,) * t["maxout_layers"],
+            pieces=t["pieces"],
+        ),
+        head_steps=t["head_steps"],
+        decay_steps=t["decay_steps"],
+        decay_factor=t["decay_factor"],
+        momentum=t["momentum"],
+        weight_decay=t["weight_decay"],
+        pair_tests=PairTests.from_settings(spec.get("nonsens")),
+    )
+
+
+def tcl_train_config(spec: dict[str, Any], loaded: dict[str, Dataset]) -> TrainConfig:
+    """TCL's ``steps`` at its batch size as whole epochs of the data (rounded up), checked
+    ``checks`` times (the last epoch always)."""
+    t = spec["tcl"]
+    steps_per_epoch = math.ceil(_train_size(loaded) / t["batch_size"])
+    epochs = max(1, math.ceil(t["steps"] / steps_per_epoch))
+    return TrainConfig(
+        lr=t["lr"],
+        batch_size=t["batch_size"],
+        max_epochs=epochs,
+        val_every=max(1, epochs // t["checks"]),
+        patience=epochs + 1,
     )
 
 
@@ -124,22 +179,29 @@ def ivae_run_settings(spec: dict[str, Any], run: dict[str, Any]) -> dict[str, fl
     return dict(zip(WEIGHT_KEYS, map(float, weights), strict=True))
 
 
-def _mixing_contrasts(ds: Dataset) -> dict[str, float]:
+def _mixing_contrasts(spec: dict[str, Any], ds: Dataset) -> dict[str, float]:
     if ds.mixing_name == sprites.MIXING:  # a renderer, not a mixing function to differentiate
         return {}
     return mixing_contrasts(ds.mixing_name, ds.mixing_params, ds.sources)
 
 
+def _oracle_tests(spec: dict[str, Any], ds: Dataset) -> dict[str, Any]:
+    """NonSENS's tests on a pair dataset's true disturbances (experiments with ``nonsens``)."""
+    return pair_tests.oracle(PairTests.from_settings(spec.get("nonsens")), ds)
+
+
 #: How each method of the registry plugs into a training job.
 METHOD_PLUGINS = {
     "etg_vae": MethodPlugin(etg_vae, etg_run_settings, _mixing_contrasts),
-    "ivae": MethodPlugin(ivae_method, ivae_run_settings),
+    "ivae": MethodPlugin(ivae_method, ivae_run_settings, _oracle_tests),
+    "tcl": MethodPlugin(tcl_method, lambda spec, run: {}, _oracle_tests, tcl_train_config),
 }
 
 
 def plugin(spec: dict[str, Any]) -> MethodPlugin:
-    """The plug-in of the method a chunk's experiment uses (its registry entry names it)."""
-    return METHOD_PLUGINS[registry.get(spec["experiment"]).method]
+    """The plug-in of the method a chunk's experiment uses (its registry entry names it), or
+    the one its named model picks (an iVAE experiment's ``method: tcl`` models)."""
+    return METHOD_PLUGINS[spec["model"].get("method") or registry.get(spec["experiment"]).method]
 
 
 def method(spec: dict[str, Any], loaded: dict[str, Dataset]) -> Method:
@@ -147,8 +209,8 @@ def method(spec: dict[str, Any], loaded: dict[str, Dataset]) -> Method:
     return plugin(spec).build(spec, loaded)
 
 
-def train_config(spec: dict[str, Any]) -> TrainConfig:
-    return TrainConfig.from_settings(spec["train"])
+def train_config(spec: dict[str, Any], loaded: dict[str, Dataset]) -> TrainConfig:
+    return plugin(spec).train_config(spec, loaded)
 
 
 def write_run(
@@ -207,6 +269,9 @@ def run_chunk(
     With ``checkpoint``, training resumes from that file if a killed job left one, and the file is
     removed once every run directory and the manifest are written."""
     torch.set_num_threads(threads)
+    # NumPy's BLAS too (the NonSENS tests, FastICA): its default thread count oversubscribes
+    # the cores a job was given (3-4x slower HSIC tests on a busy 2-core machine)
+    threadpool_limits(limits=threads)
     loaded = {data_id: datasets.load(path) for data_id, path in data_paths.items()}
     plug = plugin(spec)
     runs = [
@@ -216,7 +281,7 @@ def run_chunk(
     dev = resolve_device(device)
     results = train_ensemble(
         plug.build(spec, loaded),
-        train_config(spec),
+        plug.train_config(spec, loaded),
         runs,
         loaded,
         device=str(dev),
@@ -225,9 +290,9 @@ def run_chunk(
         checkpoint=checkpoint,
         checkpoint_every_s=checkpoint_every_s,
     )
-    data_metrics = {data_id: plug.data_metrics(ds) for data_id, ds in loaded.items()}
+    data_metrics = {data_id: plug.data_metrics(spec, ds) for data_id, ds in loaded.items()}
     versions = {"identvae": identvae.__version__, "torch": torch.__version__}
-    per_run_keys = sweeps.setting_columns(spec["experiment"])
+    per_run_keys = sweeps.setting_columns(spec["experiment"], spec["runs"][0])
     for run, run_spec, result in zip(spec["runs"], runs, results, strict=True):
         sections = sweeps.run_sections(spec, run)
         # the prior code only indexes the chunk's priors; the run's prior is in its model section
@@ -247,7 +312,7 @@ def run_chunk(
             "device": str(dev),
             "versions": versions,
         }
-        extra = {k: run[k] for k in ("model", "lr") if k in per_run_keys and k in run}
+        extra = {k: run[k] for k in ("model", "lr", "pair") if k in per_run_keys and k in run}
         if extra:  # iVAE: the named model (its weights are in train) and the run's lr
             config["sweep_values"] = extra
         write_run(Path(runs_dir) / run["run_id"], config, result, data_metrics[run["data_id"]])

@@ -204,3 +204,77 @@ class RowPlateau:
         state["cooldown"] = torch.where(reduce, self.cooldown, state["cooldown"])
         state["bad_epochs"] = torch.where(reduce, 0, state["bad_epochs"])
         return new_lr
+
+
+class RowSGD(torch.optim.Optimizer):
+    """SGD with momentum and L2 weight decay (``torch.optim.SGD``'s update: no dampening, not
+    Nesterov) with step size ``lr[r]`` for row r of every tensor, a step decay and a first phase
+    in which some tensors stay fixed: TCL's training (spec ivae.md section 3).
+
+    - ``frozen``: per tensor, whether it is held fixed for the first ``frozen_steps`` steps (TCL
+      trains its classification head alone first, then everything). A fixed tensor is not
+      touched at all in that phase: no weight decay, no momentum.
+    - the rate of step t (counted from 1) is ``lr * decay_factor ** floor(t' / decay_steps)``
+      with t' the steps since the first phase ended (the first phase runs at ``lr``).
+
+    State per tensor: ``step`` (a scalar, shared by all tensors) and ``momentum_buffer``
+    [R, ...] (zeros before the tensor's first update, which makes the first update the plain
+    gradient step, as in torch), so rows can be dropped by indexing."""
+
+    def __init__(
+        self,
+        params: list[torch.Tensor],
+        lr: torch.Tensor,
+        momentum: float = 0.9,
+        weight_decay: float = 0.0,
+        frozen: list[bool] | None = None,
+        frozen_steps: int = 0,
+        decay_steps: int | None = None,
+        decay_factor: float = 0.1,
+    ):
+        super().__init__(params, {"momentum": momentum, "weight_decay": weight_decay})
+        self.tensors = list(self.param_groups[0]["params"])
+        self.frozen = [False] * len(self.tensors) if frozen is None else list(frozen)
+        if len(self.frozen) != len(self.tensors):
+            raise ValueError(f"frozen has {len(self.frozen)} flags for {len(self.tensors)} tensors")
+        self.frozen_steps, self.decay_steps, self.decay_factor = (
+            frozen_steps,
+            decay_steps,
+            decay_factor,
+        )
+        self.set_lr(lr)
+
+    def set_lr(self, lr: torch.Tensor) -> None:
+        """The per-row base rates [R] (one per run, for every tensor)."""
+        self.lr = torch.as_tensor(lr, dtype=torch.float64).detach().clone()
+
+    def rate_factor(self, step: int) -> float:
+        """The decay factor of step ``step`` (1, 2, ...)."""
+        after = step - self.frozen_steps
+        if self.decay_steps is None or after <= 0:
+            return 1.0
+        return self.decay_factor ** ((after - 1) // self.decay_steps)
+
+    @torch.no_grad()
+    def step(self, closure=None):  # noqa: ANN001 (torch's signature)
+        group = self.param_groups[0]
+        for p in self.tensors:
+            st = self.state[p]
+            if not st:
+                st["step"] = torch.tensor(0.0)
+                st["momentum_buffer"] = torch.zeros_like(p)
+            st["step"] += 1
+        step = int(self.state[self.tensors[0]]["step"].item())
+        factor = self.rate_factor(step)
+        for p, frozen in zip(self.tensors, self.frozen, strict=True):
+            if p.grad is None or (frozen and step <= self.frozen_steps):
+                continue
+            st = self.state[p]
+            grad = p.grad
+            if group["weight_decay"]:
+                grad = grad.add(p, alpha=group["weight_decay"])
+            buf = st["momentum_buffer"]
+            buf.mul_(group["momentum"]).add_(grad)
+            rate = (self.lr * factor).to(p.device, p.dtype).reshape(-1, *([1] * (p.dim() - 1)))
+            p.sub_(rate * buf)
+        return None
