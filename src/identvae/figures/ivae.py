@@ -140,9 +140,9 @@ def plot_box_panels(
     fig, axes = plt.subplots(
         1, len(panels), figsize=(FIG_WIDTH, 3.0), layout="constrained", squeeze=False
     )
+    colours = model_colours(list(dict.fromkeys(k for _, groups, _, _ in panels for k in groups)))
     for ax, (name, groups, ylabel, reference) in zip(axes[0], panels, strict=True):
         labels = list(groups)
-        colours = model_colours(labels)
         ax.boxplot([groups[k] for k in labels], widths=0.5, showfliers=False)
         for i, label in enumerate(labels, start=1):
             values = np.asarray(groups[label], dtype=float)
