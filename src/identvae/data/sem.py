@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from identvae.data.segments import leaky_relu, sigmoid
+from identvae.data.segments import draw_segment_sources, leaky_relu, sigmoid
 from identvae.io import ArtifactError
 
 if TYPE_CHECKING:
@@ -126,7 +126,6 @@ def sem_settings(config: dict[str, Any]) -> dict[str, Any]:
 
 WEIGHT_RANGE = (0.5, 1.5)  # |w_jp|, with a random sign
 SCALE_RANGE = (0.5, 2.0)  # c_j
-STD_RANGE = (0.5, 3.0)  # sigma_j(e), a standard deviation
 
 
 def swish(x: np.ndarray) -> np.ndarray:
@@ -211,24 +210,16 @@ def sem_forward(n: np.ndarray, mech: Mechanisms) -> np.ndarray:
 # --- disturbances and the simulation -----------------------------------------------------------
 
 
-def _unit_noise(kind: str, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
-    if kind == "laplace":
-        return rng.laplace(0.0, 1.0 / np.sqrt(2.0), size=shape)  # variance 2 b^2 = 1
-    if kind == "gaussian":
-        return rng.standard_normal(shape)
-    raise ValueError(f"unknown noise {kind!r}; known: {NOISES}")
-
-
 def draw_disturbances(
     n_segments: int, segment_size: int, d: int, rng: np.random.Generator, noise: str = "laplace"
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(n [T, d], segments [T] int64, sigmas [M, d]), T = M L: contiguous segments of L points,
     ``n_tj = sigmas[segment_t, j] * eps_tj`` with eps unit-variance ``noise`` and
-    ``sigmas ~ U(0.5, 3)``. The sigmas are drawn before eps, so they do not depend on L."""
-    sigmas = rng.uniform(*STD_RANGE, size=(n_segments, d))
-    segments = np.repeat(np.arange(n_segments, dtype=np.int64), segment_size)
-    eps = _unit_noise(noise, (n_segments * segment_size, d), rng)
-    return sigmas[segments] * eps, segments, sigmas
+    ``sigmas ~ U(0.5, 3)``: the iVAE's centred segment sources
+    (``segments.draw_segment_sources``), which draw the sigmas before eps, so they do not
+    depend on L."""
+    n, labels, _, sigmas = draw_segment_sources(n_segments, segment_size, d, rng, noise=noise)
+    return n, labels, sigmas
 
 
 @dataclass(frozen=True)
