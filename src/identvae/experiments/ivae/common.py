@@ -65,13 +65,20 @@ def spread(values: np.ndarray) -> str:
     return f"{values.mean():.2f} ± {values.std():.2f} (n = {values.size})"
 
 
-def seeds_phrase(summary: pd.DataFrame) -> str:
-    """How many data and model seeds each cell has, and how the spread is shown."""
+def seed_counts(summary: pd.DataFrame) -> str:
+    """ "2 data seeds × 1 model seed per cell"."""
     data, model = summary["data_seed"].nunique(), summary["model_seed"].nunique()
     return (
         f"{data} data seed{'s' if data != 1 else ''} × {model} model seed"
-        f"{'s' if model != 1 else ''} per cell; lines and dots are means, bands and bars ± one "
-        "standard deviation over those runs."
+        f"{'s' if model != 1 else ''} per cell"
+    )
+
+
+def seeds_phrase(summary: pd.DataFrame) -> str:
+    """How many data and model seeds each cell has, and how the spread is shown."""
+    return (
+        f"{seed_counts(summary)}; lines and dots are means, bands and bars ± one standard "
+        "deviation over those runs."
     )
 
 

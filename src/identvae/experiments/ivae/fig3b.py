@@ -69,7 +69,8 @@ def caption(data: ExperimentData, ctx: Context) -> str:
         f"Staircase data: {ctx.n_segments} segments of {ctx.segment_size} points, n = d = "
         f"{ctx.n_sources}; source 1 has mean 3k in segment k and reaches x_1 alone, so x_1 "
         f"reveals the segment. Left: final MCC, {common.finals_phrase(summary)}. Right: "
-        f"{acc_text}. Boxes: quartiles over runs; dots: runs. {common.seeds_phrase(summary)} "
+        f"{acc_text}. Boxes: quartiles over runs; dots: runs; values are mean ± std. "
+        f"{common.seed_counts(summary)}. "
         f"{phrases.accounting(summary['status'], 'they are not drawn')} {common.PROTOCOL} "
         f"{common.TCL_PROTOCOL}"
     )

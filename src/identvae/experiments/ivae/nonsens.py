@@ -280,7 +280,7 @@ def describe(data: ExperimentData, ctx: Context, experiment: str) -> str:
         f"the pair by {test}; a graph is the union of the pairs' decided edges. Edge width and "
         f"opacity: the share of the method's graphs (over data and model seeds) with the edge. "
         f"{colours} Scores over graphs (mean ± std): {score_text}. "
-        f"{common.seeds_phrase(summary)} "
+        f"{common.seed_counts(summary)}; one graph per data and model seed. "
         f"{phrases.accounting(summary['status'], 'their pairs count as undecided')} "
         f"Oracle: the same tests on the true disturbances. {common.TCL_PROTOCOL}"
     )
@@ -411,8 +411,8 @@ CLAIMS = (
     Claim(
         "iVAE.fig4.scores",
         EXPERIMENT,
-        "Each method's graph scores and the MCC of its pair fits (the paper gives none for "
-        "its stand-in-free real data).",
+        "Each method's graph scores and the MCC of its pair fits against the true "
+        "disturbances (the paper, on real data, has neither).",
         "no claim",
         method_scores,
         threshold=None,
