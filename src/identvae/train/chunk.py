@@ -84,13 +84,18 @@ def etg_vae(spec: dict[str, Any], loaded: dict[str, Dataset]) -> EtgVAE:
     return EtgVAE.from_settings(model_config(spec, obs_dim), spec["train"])
 
 
+def _segment_count(spec: dict[str, Any], loaded: dict[str, Dataset]) -> int:
+    """The one segment count of a chunk's datasets (the networks' one-hot u or head size)."""
+    segments = {ds.config["n_segments"] for ds in loaded.values()}
+    if len(segments) != 1:
+        raise ValueError(f"{spec['experiment']}/{spec['chunk']}: datasets differ in segment count")
+    return segments.pop()
+
+
 def ivae_config(spec: dict[str, Any], loaded: dict[str, Dataset]) -> IVAEConfig:
     """The iVAE-family architecture of a chunk: the model section, with the data's dimensions
     and segment count, and the prior of the chunk's models (one per chunk, see sweeps)."""
     first = next(iter(loaded.values()))
-    segments = {ds.config["n_segments"] for ds in loaded.values()}
-    if len(segments) != 1:
-        raise ValueError(f"{spec['experiment']}/{spec['chunk']}: datasets differ in segment count")
     m = spec["model"]
     prior_mean = m["prior_mean"]
     if prior_mean == "auto":  # a learned mean only where the segments move the sources' means
@@ -98,7 +103,7 @@ def ivae_config(spec: dict[str, Any], loaded: dict[str, Dataset]) -> IVAEConfig:
     return IVAEConfig(
         obs_dim=first.observations.shape[1],
         latent_dim=m["latent_dim"],
-        n_segments=segments.pop(),
+        n_segments=_segment_count(spec, loaded),
         prior=m["prior"],
         prior_mean=prior_mean,
         hidden=m["hidden"],
@@ -129,16 +134,13 @@ def tcl_method(spec: dict[str, Any], loaded: dict[str, Dataset]) -> TCLMethod:
     """TCL of a chunk spec: the architecture from the data and model sections, its training
     from the experiment's ``tcl`` section (sweeps.chunk_spec passes it to TCL chunks)."""
     first = next(iter(loaded.values()))
-    segments = {ds.config["n_segments"] for ds in loaded.values()}
-    if len(segments) != 1:
-        raise ValueError(f"{spec['experiment']}/{spec['chunk']}: datasets differ in segment count")
     t = spec["tcl"]
     d = first.observations.shape[1]
     return TCLMethod(
         TCLConfig(
             obs_dim=d,
             n_features=spec["model"]["latent_dim"],
-            n_segments=segments.pop(),
+            n_segments=_segment_count(spec, loaded),
             hidden=(t["hidden_factor"] * d,) * t["maxout_layers"],
             pieces=t["pieces"],
         ),
