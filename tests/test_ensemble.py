@@ -32,10 +32,10 @@ def data():
     return {"seed=1": datasets.generate(DATA, 1), "seed=2": datasets.generate(DATA, 2)}
 
 
-def vae_case(mode: str, data):
+def vae_case(mode: str, data, **train_options):
     model = VAEConfig(obs_dim=3, latent_dim=3, prior="uniform", decoder_variance=mode)
     method, train = vae_training(
-        model, lr=1e-2, batch_size=64, max_epochs=8, val_every=1, patience=1
+        model, lr=1e-2, batch_size=64, max_epochs=8, val_every=1, patience=1, **train_options
     )
     # a run that diverges at epoch 1 leaves the stack (its learned gamma2 and Adam state too)
     return method, train, [*RUNS, vae_run("bad", "seed=1", model_seed=99, gamma2=3e38)], data
@@ -63,6 +63,9 @@ def conv_case(_, max_epochs=6):
     return method, train, runs, data
 
 
+PLATEAU = {"factor": 0.5, "patience": 0}
+
+
 def toy_case(_):
     return ToyAutoencoder(), TOY_TRAIN, toy_runs(), {f"seed={s}": toy_dataset(s) for s in (1, 2)}
 
@@ -71,6 +74,9 @@ CASES = {
     "vae-fixed": lambda data: vae_case("fixed", data),
     "vae-learned": lambda data: vae_case("learned", data),
     "vae-mle": lambda data: vae_case("mle", data),
+    "vae-autograd": lambda data: vae_case("fixed", data, gradients="autograd"),
+    # per-run rates on a plateau schedule (RowAdam), the hand-written gradient
+    "vae-plateau": lambda data: vae_case("learned", data, lr_plateau=PLATEAU),
     "conv": conv_case,
     "toy": toy_case,
     # per-run weights, learning rates and plateau schedules; the last check is the reported one
@@ -105,7 +111,11 @@ def assert_same_run(together, alone, state_atol=1e-6, rank_abs=1e-5):
                 assert math.isnan(t), key
             else:
                 tol = rank_abs if "spearman" in key else 1e-5
-                assert t == pytest.approx(a, rel=1e-4, abs=tol), key
+                # c_IMA is a log-determinant: near-singular Jacobians (an early, barely trained
+                # decoder) amplify the float32 round-off of differently sized batched products
+                # (1.1e-4 seen for the autograd VAE on an AVX-512 CPU, the same code as before)
+                rel = 1e-3 if key.startswith("cima") else 1e-4
+                assert t == pytest.approx(a, rel=rel, abs=tol), key
     if alone.best is None:  # diverged before its first check
         assert together.best is None and together.state is None
         return
@@ -192,3 +202,17 @@ def test_a_mixed_prior_ensemble_needs_two_known_priors_and_no_learned_beta():
         )
     with pytest.raises(ValueError, match="only read with prior"):
         VAEConfig(obs_dim=3, latent_dim=3, prior="uniform", priors=("uniform", "gaussian"))
+
+
+def test_a_plateau_schedule_lowers_each_runs_rate_on_its_own(data):
+    model = VAEConfig(obs_dim=3, latent_dim=3, prior="uniform")
+    method, train = vae_training(
+        model, lr=1e-2, max_epochs=30, val_every=5, patience=10, lr_plateau=PLATEAU
+    )
+    assert method.lr_schedule() is not None
+    results = train_ensemble(method, train, RUNS, data, **OPTS)
+    rates = [[row["epoch_lr"] for row in r.history] for r in results]
+    assert all(r[0] == pytest.approx(1e-2) for r in rates)
+    assert all(b <= a for r in rates for a, b in zip(r, r[1:], strict=False))
+    assert any(min(r) < 1e-2 for r in rates)  # it fell for some run
+    assert len({tuple(r) for r in rates}) > 1  # and not in step for all of them

@@ -92,6 +92,14 @@ class Method(Protocol):
         """Per-run mean loss [R] of one minibatch."""
         ...
 
+    def loss_and_grad(
+        self, params: Params, batch: Batch, settings: Settings
+    ) -> tuple[torch.Tensor, Params] | None:
+        """Optional (a method without it is differentiated by autograd): the per-run mean loss
+        [R] and its gradient for each trainable parameter written out by hand (a faster step),
+        or None to let autograd differentiate :meth:`loss` after all."""
+        ...
+
     def evaluate(
         self,
         params: Params,

@@ -20,9 +20,9 @@ from identvae.data.datasets import Dataset
 from identvae.methods.base import Batch, Params, Part, Settings
 from identvae.metrics.elbo_gap import GapSettings
 from identvae.metrics.evaluate import evaluate_vae, selected_check_metrics
-from identvae.models import vae
+from identvae.models import vae, vae_grad
 from identvae.models.vae import VAEConfig
-from identvae.train.optim import FlatAdam
+from identvae.train.optim import FlatAdam, RowAdam, RowPlateau
 
 #: The per-run setting that indexes ``VAEConfig.priors`` in an ensemble of mixed priors.
 PRIOR_CODE = "prior_code"
@@ -38,6 +38,8 @@ class EtgVAE:
     gap: GapSettings
     val_elbo_samples: int = 1
     check_points: int | None = None  # a check reads the first this many validation points
+    gradients: str = "manual"  # "manual" (vae_grad, where it covers the model) | "autograd"
+    lr_plateau: tuple[float, int] | None = None  # (factor, patience): a per-run schedule
 
     train_metric = "train_neg_elbo"
     selection_key = "val_neg_elbo"
@@ -60,7 +62,14 @@ class EtgVAE:
             gap,
             train.get("val_elbo_samples", 1),
             train.get("check_points"),
+            train.get("gradients", "manual"),
+            _plateau(train.get("lr_plateau")),
         )
+
+    @property
+    def by_hand(self) -> bool:
+        """Whether training steps take the hand-written gradient (models.vae_grad)."""
+        return self.gradients == "manual" and vae_grad.supports(self.model)
 
     def config(self) -> dict[str, Any]:
         model = asdict(self.model)
@@ -71,6 +80,10 @@ class EtgVAE:
             config["val_elbo_samples"] = self.val_elbo_samples
         if self.check_points is not None:
             config["check_points"] = self.check_points
+        if self.by_hand:  # (autograd's checkpoints written before it do not resume here)
+            config["gradients"] = "manual"
+        if self.lr_plateau is not None:
+            config["lr_plateau"] = list(self.lr_plateau)
         return config | {"gap": asdict(self.gap)}
 
     def init_params(
@@ -103,6 +116,21 @@ class EtgVAE:
         )
         return loss
 
+    def loss_and_grad(
+        self, params: Params, batch: Batch, settings: Settings
+    ) -> tuple[torch.Tensor, Params] | None:
+        if not self.by_hand:
+            return None
+        return vae_grad.neg_elbo_and_grad(
+            self.model,
+            params,
+            batch.x,
+            batch.noise,
+            settings["gamma2"],
+            settings["beta"],
+            settings.get(PRIOR_CODE),
+        )
+
     def evaluate(
         self,
         params: Params,
@@ -123,6 +151,8 @@ class EtgVAE:
             self.metric_batch_size,
             settings.get(PRIOR_CODE),
             self.val_elbo_samples,
+            # autograd: every derivative by torch, as the results recorded before
+            jacobian_by_hand=self.gradients == "manual",
         )
 
     def after_check(self, metrics: list[dict[str, float]], settings: Settings) -> Settings:
@@ -172,11 +202,23 @@ class EtgVAE:
     def make_optimizer(
         self, tensors: list[torch.Tensor], lr: torch.Tensor
     ) -> torch.optim.Optimizer:
+        if self.lr_plateau is not None:  # per-run rates
+            return RowAdam(tensors, lr)
         # One shared constant rate: torch's foreach Adam (the numbers of all results so far),
         # computed on one flat buffer.
         if not bool((lr == lr[0]).all()):
             raise ValueError("the VAE method trains the runs of one chunk at one learning rate")
         return FlatAdam(tensors, lr=float(lr[0]))
 
-    def lr_schedule(self) -> None:
+    def lr_schedule(self) -> RowPlateau | None:
+        if self.lr_plateau is None:
+            return None
+        factor, patience = self.lr_plateau
+        return RowPlateau(factor=factor, patience=patience)
+
+
+def _plateau(section: Mapping[str, Any] | None) -> tuple[float, int] | None:
+    """The (factor, patience) of a validated ``train.lr_plateau`` section, if one is set."""
+    if section is None:
         return None
+    return float(section["factor"]), int(section["patience"])

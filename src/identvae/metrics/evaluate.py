@@ -44,13 +44,15 @@ def evaluate_vae(
     batch_size: int = 64,
     prior_codes: torch.Tensor | None = None,
     elbo_samples: int = 1,
+    jacobian_by_hand: bool = True,
 ) -> list[dict[str, Any]]:
     """Metrics per run. x [R, N, d] and sources [R, N, n] of the validation set; one generator per
     run draws the posterior samples; prior_codes [R] with prior="per_run". Returns one dict of
     floats per run, with ``decoder_gamma2`` the decoder precision used (gamma2, or the learned
     one). With ``elbo_samples`` > 1, ``val_neg_elbo`` averages that many posterior samples per
     point; the extra ones are drawn after every other draw, so the other metrics (and, with 1,
-    every number) are those of a single sample."""
+    every number) are those of a single sample. ``jacobian_by_hand``: see
+    :func:`identvae.models.vae.decoder_jacobian`."""
     runs, n_val = x.shape[:2]
     n = cfg.latent_dim
     dev = x.device
@@ -76,7 +78,7 @@ def evaluate_vae(
         out[f"mcc_batch{suffix}"] = np.asarray(batch_mcc(s_np, z_np, batch_size, method))
         out[f"mcc_full{suffix}"] = np.asarray(mcc(s_np, zm_np, method))
 
-    jac = decoder_jacobian(cfg, params, z)  # [R, N, d, n] at the sampled latents
+    jac = decoder_jacobian(cfg, params, z, jacobian_by_hand)  # [R, N, d, n] at the samples
     out["cima_batch"] = batch_mean_cima(jac, batch_size).cpu().numpy()
     out["cima_local"] = global_cima(jac).cpu().numpy()
 

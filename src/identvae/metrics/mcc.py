@@ -105,11 +105,12 @@ def mcc_from_abs_correlation(c: np.ndarray) -> np.ndarray | float:
         raise ValueError(f"correlation matrix must have shape [..., n_s, n_z]; got {c.shape}")
     flat = c.reshape((-1,) + c.shape[-2:])
     out = np.full(flat.shape[0], np.nan)
-    for i, ci in enumerate(flat):
-        if np.isnan(ci).any():
-            continue
-        rows, cols = linear_sum_assignment(ci, maximize=True)
-        out[i] = ci[rows, cols].mean()
+    finite = ~np.isnan(flat).any(axis=(1, 2))
+    if finite.any():
+        # the matching per matrix; the means of the matched entries in one call
+        which = np.flatnonzero(finite)
+        pairs = np.stack([linear_sum_assignment(flat[i], maximize=True) for i in which])
+        out[which] = flat[which[:, None], pairs[:, 0], pairs[:, 1]].mean(axis=-1)
     if c.ndim == 2:
         return float(out[0])
     return out.reshape(c.shape[:-2])

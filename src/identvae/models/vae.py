@@ -339,9 +339,12 @@ def neg_elbo(
     return loss.mean(-1), parts
 
 
-def decoder_jacobian(cfg: VAEConfig, params: Params, z: torch.Tensor) -> torch.Tensor:
-    """Jacobians of each run's decoder at latents z [R, N, n] -> [R, N, d, n], with torch.func
-    (forward mode: n tangents per sample), vectorised over samples and runs."""
+def decoder_jacobian(
+    cfg: VAEConfig, params: Params, z: torch.Tensor, by_hand: bool = True
+) -> torch.Tensor:
+    """Jacobians of each run's decoder at latents z [R, N, n] -> [R, N, d, n] in forward mode
+    (n tangents per sample), vectorised over samples and runs: torch.func.jacfwd, or for the
+    MLP decoder with ``by_hand`` the same tangents written out (:func:`_mlp_decoder_jacobian`)."""
     if cfg.network == "conv":
         # in chunks of samples: the forward-mode intermediates are ~2 MiB per (run, sample)
         return conv.conv_decoder_jacobian(params, "dec", cfg.resolution, z, chunk=64)
@@ -351,6 +354,8 @@ def decoder_jacobian(cfg: VAEConfig, params: Params, z: torch.Tensor) -> torch.T
         def single(p: Params, zi: torch.Tensor) -> torch.Tensor:
             return true_mixing(cfg, p, zi)
 
+    elif by_hand:
+        return _mlp_decoder_jacobian(cfg, params, z)
     else:
         dec = {k: v for k, v in params.items() if k.startswith("dec.")}
 
@@ -359,3 +364,29 @@ def decoder_jacobian(cfg: VAEConfig, params: Params, z: torch.Tensor) -> torch.T
 
     per_run = torch.func.vmap(torch.func.jacfwd(single, argnums=1), in_dims=(None, 0))
     return torch.func.vmap(per_run, in_dims=(0, 0))(dec, z)
+
+
+def _mlp_decoder_jacobian(cfg: VAEConfig, params: Params, z: torch.Tensor) -> torch.Tensor:
+    """The MLP decoder's Jacobians [R, N, d, n] by forward mode written out: the n tangents of
+    each point pass the layers as torch.func.jacfwd passes them (the same products in the same
+    order: bitwise its numbers on the CPU measured, and equal to round-off in the tests), at
+    about a third of its cost."""
+    runs, points, n = z.shape
+    tangents, h = None, z
+    for i in range(cfg.n_layers):
+        w, b = params[f"dec.{i}.weight"], params[f"dec.{i}.bias"]
+        if tangents is not None:
+            tangents = torch.bmm(tangents, w)  # [R, N n, width]
+        if i < cfg.n_layers - 1:
+            pre = torch.baddbmm(b, h, w)
+            slope = torch.where(pre > 0, 1.0, cfg.slope)[:, :, None]  # LeakyReLU's derivative
+            # the first layer's tangent of coordinate k is row k of its weight
+            first = tangents is None
+            tangents = (
+                w[:, None] * slope if first else tangents.view(*slope.shape[:2], n, -1) * slope
+            )
+            tangents = tangents.reshape(runs, points * n, -1)
+            h = F.leaky_relu(pre, cfg.slope)
+    if tangents is None:  # a linear decoder: the Jacobian is its weight at every point
+        tangents = params["dec.0.weight"][:, None].expand(runs, points, n, -1)
+    return tangents.reshape(runs, points, n, -1).transpose(2, 3)

@@ -151,6 +151,7 @@ def train_epoch(
     label_rows = None if train.labels is None else train.labels.flatten(0, 1)
     loss_sum = torch.zeros(len(generators), device=dev)
     seen = 0
+    loss_and_grad = getattr(method, "loss_and_grad", None)
     for step, start in enumerate(range(0, n_train, batch_size)):
         if step == max_steps:
             break
@@ -160,9 +161,16 @@ def train_epoch(
             noise=None if noise is None else noise[:, start : start + batch_size],
             labels=None if label_rows is None else _gather(label_rows, idx),
         )
-        loss = method.loss(params, batch, settings)
-        opt.zero_grad(set_to_none=True)
-        loss.sum().backward()
+        by_hand = None if loss_and_grad is None else loss_and_grad(params, batch, settings)
+        if by_hand is None:
+            loss = method.loss(params, batch, settings)
+            opt.zero_grad(set_to_none=True)
+            loss.sum().backward()
+        else:
+            loss, grads = by_hand
+            for name, p in params.items():
+                if p.requires_grad:
+                    p.grad = grads[name]
         opt.step()
         loss_sum += loss.detach() * idx.shape[1]
         seen += idx.shape[1]
