@@ -113,6 +113,8 @@ def test_each_run_gets_only_its_own_gradient():
 def test_what_it_does_not_cover_goes_to_autograd(cfg):
     method = EtgVAE(cfg, 64, GapSettings(8, 4, 4, 2))
     assert not vae_grad.supports(cfg)
+    with pytest.raises(ValueError, match="use autograd"):
+        vae_grad.neg_elbo_and_grad(cfg, {}, torch.zeros(1, 2, 3), torch.zeros(1, 2, 3), None, None)
     assert method.loss_and_grad({}, Batch(torch.zeros(1, 2, 3), None, None), {}) is None
     assert "gradients" not in method.config()
 

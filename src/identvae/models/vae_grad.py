@@ -5,9 +5,10 @@ Monte-Carlo KL, the Gaussian likelihood with its normaliser, the sigmoid trick f
 priors), differentiated analytically instead of by autograd.
 
 Why: an ensemble step of these tiny networks is bound by per-operation cost, not arithmetic.
-Autograd records and replays about 120 small operations per step; this path takes about 50, and
-holds the activations feature-major ([R, features, B]), a layout in which the CPU's batched
-matrix products of the 30 -> 3 and 30 -> 6 layers are several times faster. The numbers equal
+Autograd's step is about 85 tensor operations (E1's model, counted with torch.profiler), each
+recorded into a graph and replayed; this path takes about 70 with no graph, and holds the
+activations feature-major ([R, features, B]), a layout in which the CPU's batched matrix
+products of the 30 -> 3 and 30 -> 6 layers are several times faster. The numbers equal
 autograd's to float32 round-off, not bitwise (tests/test_vae_grad.py); ``train.gradients:
 autograd`` keeps the autograd path.
 
@@ -98,6 +99,12 @@ def neg_elbo_and_grad(
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Per-run mean negative ELBO [R] of x [R, B, d] with noise eps [R, B, n], and the gradient
     of each run's loss with respect to each of its trainable parameters (same shapes)."""
+    if not supports(cfg):
+        raise ValueError(
+            f"the hand-written gradient covers the MLP VAE with priors {PRIORS}, not network "
+            f"{cfg.network!r}, decoder {cfg.decoder!r}, priors {cfg.run_prior_names!r}: "
+            "use autograd"
+        )
     n, d = cfg.latent_dim, x.shape[-1]
     batch = x.shape[1]
     x_t, eps_t = x.transpose(1, 2), eps.transpose(1, 2)
