@@ -1,9 +1,9 @@
 """One VAE training step with the hand-written gradient (train.gradients: manual) against the
 same step by autograd, side by side, at several ensemble sizes.
 
-Each measurement is S steps (loss, gradient, FlatAdam step) on one fixed minibatch per run, after
-warm-up steps; the two ways alternate in rounds and the median of the rounds is reported, so that
-a slow spell of a shared machine hits both. Before timing, the script checks that the two ways give
+Each measurement is S steps of the trainer's own ``train_step`` (loss, gradient, FlatAdam step)
+on one fixed minibatch per run, after warm-up steps; the two ways alternate in rounds and the
+median of the rounds is reported, so that a slow spell of a shared machine hits both. Before timing, the script checks that the two ways give
 the same loss and gradients to float32 round-off.
 
     python benchmarks/step_by_hand.py                  # E1's model, K = 1 5 25 100
@@ -23,6 +23,7 @@ from identvae.methods.base import Batch
 from identvae.methods.etg_vae import PRIOR_CODE, EtgVAE
 from identvae.metrics.elbo_gap import GapSettings
 from identvae.models.vae import VAEConfig, init_vae
+from identvae.train.ensemble import train_step
 from identvae.train.optim import FlatAdam
 
 PER_RUN_PRIORS = ("uniform", "laplace", "gaussian")
@@ -52,20 +53,6 @@ def setup(args, runs: int, way: str):
     return method, params, batch, settings
 
 
-def one_step(method, params, opt, batch, settings) -> torch.Tensor:
-    by_hand = method.loss_and_grad(params, batch, settings)
-    if by_hand is None:
-        loss = method.loss(params, batch, settings)
-        opt.zero_grad(set_to_none=True)
-        loss.sum().backward()
-    else:
-        loss, grads = by_hand
-        for name, p in params.items():
-            p.grad = grads[name]
-    opt.step()
-    return loss
-
-
 def check_agreement(args, runs: int) -> float:
     """The largest gradient difference of the two ways, relative to the gradient's scale."""
     worst = 0.0
@@ -88,10 +75,10 @@ def time_way(args, runs: int, way: str) -> float:
     method, params, batch, settings = setup(args, runs, way)
     opt = FlatAdam(list(params.values()), lr=1e-3)
     for _ in range(args.warmup):
-        one_step(method, params, opt, batch, settings)
+        train_step(method, params, opt, batch, settings)
     start = time.perf_counter()
     for _ in range(args.steps):
-        one_step(method, params, opt, batch, settings)
+        train_step(method, params, opt, batch, settings)
     return (time.perf_counter() - start) / args.steps * 1e3
 
 

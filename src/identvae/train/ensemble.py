@@ -151,7 +151,6 @@ def train_epoch(
     label_rows = None if train.labels is None else train.labels.flatten(0, 1)
     loss_sum = torch.zeros(len(generators), device=dev)
     seen = 0
-    loss_and_grad = getattr(method, "loss_and_grad", None)
     for step, start in enumerate(range(0, n_train, batch_size)):
         if step == max_steps:
             break
@@ -161,20 +160,30 @@ def train_epoch(
             noise=None if noise is None else noise[:, start : start + batch_size],
             labels=None if label_rows is None else _gather(label_rows, idx),
         )
-        by_hand = None if loss_and_grad is None else loss_and_grad(params, batch, settings)
-        if by_hand is None:
-            loss = method.loss(params, batch, settings)
-            opt.zero_grad(set_to_none=True)
-            loss.sum().backward()
-        else:
-            loss, grads = by_hand
-            for name, p in params.items():
-                if p.requires_grad:
-                    p.grad = grads[name]
-        opt.step()
+        loss = train_step(method, params, opt, batch, settings)
         loss_sum += loss.detach() * idx.shape[1]
         seen += idx.shape[1]
     return loss_sum / seen
+
+
+def train_step(
+    method: Method, params: Params, opt: torch.optim.Optimizer, batch: Batch, settings: Settings
+) -> torch.Tensor:
+    """One optimisation step of all stacked runs on ``batch``; returns each run's loss [R]. The
+    gradient is the method's own (``loss_and_grad``) where it writes one out, else autograd's."""
+    loss_and_grad = getattr(method, "loss_and_grad", None)
+    by_hand = None if loss_and_grad is None else loss_and_grad(params, batch, settings)
+    if by_hand is None:
+        loss = method.loss(params, batch, settings)
+        opt.zero_grad(set_to_none=True)
+        loss.sum().backward()
+    else:
+        loss, grads = by_hand
+        for name, p in params.items():
+            if p.requires_grad:
+                p.grad = grads[name]
+    opt.step()
+    return loss
 
 
 def _gather(rows: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
