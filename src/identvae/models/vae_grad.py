@@ -5,8 +5,8 @@ Monte-Carlo KL, the Gaussian likelihood with its normaliser, the sigmoid trick f
 priors), differentiated analytically instead of by autograd.
 
 Why: an ensemble step of these tiny networks is bound by per-operation cost, not arithmetic.
-Autograd's step is about 85 tensor operations (E1's model, counted with torch.profiler), each
-recorded into a graph and replayed; this path takes about 70 with no graph, and holds the
+Autograd's step is 83 tensor operations for E1's model (benchmarks/step_by_hand.py counts them),
+each recorded into a graph and replayed; this path takes 69 with no graph, and holds the
 activations feature-major ([R, features, B]), a layout in which the CPU's batched matrix
 products of the 30 -> 3 and 30 -> 6 layers are several times faster. The numbers equal
 autograd's to float32 round-off, not bitwise (tests/test_vae_grad.py); ``train.gradients:
