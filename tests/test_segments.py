@@ -47,6 +47,11 @@ def xtanh_inverse(y, iters=200):
     return (lo + hi) / 2
 
 
+def inv(A):
+    """The inverse of a stored (float32) matrix, in float64."""
+    return np.linalg.inv(np.asarray(A, dtype=np.float64))
+
+
 def lrelu_inverse(y):
     return np.where(y > 0, y, y / 0.2)
 
@@ -113,7 +118,10 @@ def test_mixing_shapes_unit_columns_and_conditioning():
         A = params[f"A{i}"]
         assert np.allclose(np.linalg.norm(A, axis=0), 1.0)
         assert np.linalg.cond(A) <= params["condition_thresholds"][i]
-    assert not np.allclose(params["A1"], params["A2"])  # a fresh matrix per layer by default
+    assert np.array_equal(params["A1"], params["A2"])  # one square matrix repeated by default
+    fresh = draw_segment_mixing(3, 5, np.random.default_rng(0), repeat_matrix=False, draws=1000)
+    assert [fresh[f"A{i}"].shape for i in range(3)] == shapes
+    assert not np.allclose(fresh["A1"], fresh["A2"])  # the option: a fresh matrix per layer
 
 
 def test_repeat_matrix_reuses_one_matrix():
@@ -152,9 +160,9 @@ def test_square_mixing_is_invertible(activation, inverse):
     s = data.sources.astype(np.float64)
     x = apply_segment_mixing(s, data.mixing_params, activation)
     assert np.allclose(x, data.observations, rtol=1e-5, atol=1e-5)
-    h = x @ np.linalg.inv(data.mixing_params["A2"])
-    h = inverse(h) @ np.linalg.inv(data.mixing_params["A1"])
-    h = inverse(h) @ np.linalg.inv(data.mixing_params["A0"])
+    h = x @ inv(data.mixing_params["A2"])
+    h = inverse(h) @ inv(data.mixing_params["A1"])
+    h = inverse(h) @ inv(data.mixing_params["A0"])
     assert np.allclose(h, s, atol=1e-8)
 
 
@@ -162,10 +170,12 @@ def test_undercomplete_mixing_is_injective():
     data = generate_segments(BASE | {"n_sources": 2, "obs_dim": 5}, 1)
     assert data.sources.shape == (1200, 2) and data.observations.shape == (1200, 5)
     s = data.sources.astype(np.float64)
-    h = apply_segment_mixing(s, data.mixing_params) @ np.linalg.inv(data.mixing_params["A2"])
-    h = xtanh_inverse(h) @ np.linalg.inv(data.mixing_params["A1"])
+    h = apply_segment_mixing(s, data.mixing_params) @ inv(data.mixing_params["A2"])
+    h = xtanh_inverse(h) @ inv(data.mixing_params["A1"])
     h = xtanh_inverse(h)
-    back, *_ = np.linalg.lstsq(data.mixing_params["A0"].T, h.T, rcond=None)  # h = s A0
+    back, *_ = np.linalg.lstsq(
+        data.mixing_params["A0"].T.astype(np.float64), h.T, rcond=None
+    )  # h = s A0
     assert np.allclose(back.T, s, atol=1e-8)
 
 
@@ -221,8 +231,11 @@ def test_staircase_sources_step_source_zero_only():
     assert not np.array_equal(means[:, 0], 3.0 * np.arange(M))  # in random order
     assert np.all(means[:, 1:] == 0)
     assert stds[:, 0].std() > 0.1  # the variance modulation stays
-    with pytest.raises(ValueError, match="centered"):
-        draw_segment_sources(M, 10, 3, np.random.default_rng(3), staircase=True, centered=False)
+    s, labels, means, stds = draw_segment_sources(
+        M, 10, 3, np.random.default_rng(3), staircase=True, centered=False
+    )
+    assert sorted(means[:, 0]) == [3.0 * k for k in range(M)]
+    assert np.all(np.abs(means[:, 1:]) < 1) and means[:, 1:].std() > 0.1  # U(-1, 1)
 
 
 @pytest.mark.parametrize("d", [3, 5])
@@ -267,14 +280,18 @@ def test_same_seed_same_data_other_seed_other_data():
 
 
 @pytest.mark.parametrize(
-    "change", [{"segment_size": 50}, {"n_segments": 9}, {"obs_noise_std": 0.1}]
+    "change",
+    [{"mixing_layers": 2}, {"activation": "lrelu"}, {"repeat_matrix": False}, {"obs_dim": 4}],
 )
-def test_mixing_does_not_depend_on_the_sample_count(change):
+def test_sources_are_drawn_before_the_mixing(change):
+    """The official order: the sources come first, so the mixing's settings leave them alone,
+    while the sample count moves the whole draw (the mixing of a seed too)."""
     a, b = generate_segments(BASE, 7), generate_segments(BASE | change, 7)
-    for key in ("A0", "A1", "A2"):
-        assert np.array_equal(a.mixing_params[key], b.mixing_params[key])
-    if "n_segments" not in change:
-        assert np.array_equal(a.mixing_params["segment_stds"], b.mixing_params["segment_stds"])
+    assert np.array_equal(a.sources, b.sources)
+    assert np.array_equal(a.mixing_params["segment_stds"], b.mixing_params["segment_stds"])
+    other = generate_segments(BASE | {"segment_size": 50}, 7)
+    assert np.array_equal(other.mixing_params["segment_stds"], a.mixing_params["segment_stds"])
+    assert not np.array_equal(other.mixing_params["A0"], a.mixing_params["A0"])
 
 
 def test_observation_noise_is_gaussian_with_the_given_std():

@@ -1,4 +1,4 @@
-"""Segment-modulated data of the iVAE paper (spec ivae.md sections 2 and 5), and user data files.
+"""Segment-modulated data of the iVAE paper (spec ivae.md sections 2, 5 and 9), and user data files.
 
 Sources are nonstationary: the data are M contiguous segments of L points, and within segment k
 the sources are ``s = sigma[k] * eps + m[k]`` with independent unit-variance noise ``eps``. The
@@ -7,12 +7,19 @@ random, column-normalised and well conditioned (redrawn until the condition numb
 quantile of the condition numbers of such random matrices), row-vector convention
 ``X = act(act(S A0) A1) A2``.
 
+**The authors' datasets.** ``generate_segments`` draws in the order of the official iVAE code
+(spec section 9): one legacy NumPy stream ``RandomState(seed)``, sources before the mixing, the
+sources, matrices and observations in float32, so a data seed gives the authors' own dataset bit
+for bit (tested against their seed-1 file). Where the official code has no such option
+(staircase thresholds, Bernoulli draws) the draw order is ours and documented where it is made.
+
 Everything here is NumPy (no torch): ``check_user_file`` runs when the workflow is parsed, so
 importing this module must stay light. ``Dataset`` is imported only inside the functions that
 build one (``identvae.data.datasets`` imports torch).
 
-Randomness: every function takes an explicit ``numpy.random.Generator`` and its result depends
-only on that generator (no caches, no global state), so results never depend on call order."""
+Randomness: every function takes an explicit random state (a ``numpy.random.RandomState``, as the
+official code's global stream, or a ``numpy.random.Generator``) and its result depends only on
+that state (no caches, no global state), so results never depend on call order."""
 
 from __future__ import annotations
 
@@ -31,37 +38,58 @@ if TYPE_CHECKING:
     from identvae.data.datasets import Dataset
 
 Params = dict[str, np.ndarray]
+#: What the draws read: the official code's legacy stream, or a modern Generator (the SEM).
+Random = np.random.RandomState | np.random.Generator
 
 # --- well-conditioned random matrices ----------------------------------------------------------
 
-_COND_CHUNK = 1000  # matrices per np.linalg.cond call: bounds memory (100 x 100 x 1000 x 8 B)
+_COND_CHUNK = 1000  # matrices per np.linalg.cond call: bounds memory (100 x 100 x 1000 x 4 B)
+
+
+def _normalise_columns(A: np.ndarray) -> np.ndarray:
+    """Divide each column of the float32 matrices A [..., n_in, n_out] by its L2 norm, column
+    by column in float32 as the official code does (``A[:, i] /= sqrt((A[:, i] ** 2).sum())``),
+    so the rounding is theirs."""
+    for i in range(A.shape[-1]):
+        column = A[..., :, i]
+        A[..., :, i] = column / np.sqrt((column**2).sum(-1, keepdims=True))
+    return A
+
+
+def _staircase_pattern(A: np.ndarray) -> np.ndarray:
+    """First column e1 and, when n_out > 2, the rest of row 1 zero (the official code's rule),
+    so in ``h @ A`` output 1 is input 1 and input 1 reaches no other output. Set on the drawn
+    entries before their columns are normalised (our order: the official code has none)."""
+    n_in, n_out = A.shape[-2:]
+    if n_in < 2 or n_out < 2:
+        raise ValueError(
+            f"a staircase matrix needs at least 2 rows and columns, got {n_in}x{n_out}"
+        )
+    A[..., :, 0] = 0.0
+    A[..., 0, 0] = 1.0
+    if n_out > 2:
+        A[..., 0, 1:] = 0.0
+    return A
 
 
 def random_unit_column_matrices(
-    count: int, n_in: int, n_out: int, rng: np.random.Generator, *, staircase: bool = False
+    count: int, n_in: int, n_out: int, rng: Random, *, staircase: bool = False
 ) -> np.ndarray:
-    """``count`` matrices [n_in, n_out] with entries U(-1, 1) and L2-normalised columns.
+    """``count`` float32 matrices [n_in, n_out] with entries U(-1, 1) and L2-normalised columns:
+    ``count`` consecutive draws ``uniform(-1, 1, (n_in, n_out)).astype(float32)`` of the stream
+    (one call of the stacked shape reads the same numbers in the same order).
 
-    ``staircase``: the first column is e1 and, when n_out > 2, the rest of row 1 is zero (the
-    official code's rule), so in ``h @ A`` output 1 is input 1 and input 1 reaches no other
-    output. The other entries are drawn as usual before their columns are normalised."""
-    A = rng.uniform(-1.0, 1.0, size=(count, n_in, n_out))
+    ``staircase``: see ``_staircase_pattern``."""
+    A = rng.uniform(-1.0, 1.0, size=(count, n_in, n_out)).astype(np.float32)
     if staircase:
-        if n_in < 2 or n_out < 2:
-            raise ValueError(
-                f"a staircase matrix needs at least 2 rows and columns, got {n_in}x{n_out}"
-            )
-        A[:, :, 0] = 0.0
-        A[:, 0, 0] = 1.0
-        if n_out > 2:
-            A[:, 0, 1:] = 0.0
-    return A / np.linalg.norm(A, axis=-2, keepdims=True)
+        A = _staircase_pattern(A)
+    return _normalise_columns(A)
 
 
 def condition_threshold(
     n_in: int,
     n_out: int,
-    rng: np.random.Generator,
+    rng: Random,
     draws: int = 10_000,
     quantile: float = 25.0,
     *,
@@ -69,7 +97,7 @@ def condition_threshold(
 ) -> float:
     """The ``quantile``-th percentile of the condition numbers of ``draws`` random matrices
     [n_in, n_out] (``random_unit_column_matrices``, staircase ones with ``staircase``): the
-    paper's "well conditioned" bar.
+    paper's "well conditioned" bar, estimated as the official code does (spec section 9, step 4).
 
     A staircase threshold comes from staircase draws (the official code used unconstrained
     ones): their condition numbers have another distribution, and for n_in = 2 < n_out every
@@ -95,21 +123,25 @@ def condition_threshold(
 def well_conditioned_matrix(
     n_in: int,
     n_out: int,
-    rng: np.random.Generator,
+    rng: Random,
     threshold: float,
     max_tries: int = 10_000,
     *,
     staircase: bool = False,
 ) -> np.ndarray:
-    """A random unit-column matrix [n_in, n_out], redrawn until cond(A) <= ``threshold``
-    (expected 4 draws at the default 25th percentile). ``staircase`` as in
+    """A random unit-column float32 matrix [n_in, n_out], redrawn until cond(A) <= ``threshold``
+    (expected 4 draws at the default 25th percentile), each draw the official
+    ``(uniform(0, 2, (n_in, n_out)) - 1).astype(float32)``. ``staircase`` as in
     ``random_unit_column_matrices``; pair it with a staircase ``condition_threshold``."""
     if not threshold >= 1.0:
         raise ValueError(
             f"a condition number is at least 1; threshold {threshold!r} is unreachable"
         )
     for _ in range(int(max_tries)):
-        A = random_unit_column_matrices(1, n_in, n_out, rng, staircase=staircase)[0]
+        A = (rng.uniform(0.0, 2.0, size=(n_in, n_out)) - 1.0).astype(np.float32)
+        if staircase:
+            A = _staircase_pattern(A)
+        A = _normalise_columns(A)
         if np.linalg.cond(A) <= threshold:
             return A
     raise RuntimeError(
@@ -125,12 +157,14 @@ LRELU_SLOPE = 0.2
 
 
 def xtanh(x: np.ndarray) -> np.ndarray:
-    """tanh(x) + 0.1 x: smooth and strictly increasing (slope in (0.1, 1.1]), so invertible."""
+    """tanh(x) + 0.1 x in the dtype of x: smooth and strictly increasing (slope in (0.1, 1.1]),
+    so invertible."""
     return np.tanh(x) + XTANH_SLOPE * x
 
 
 def leaky_relu(x: np.ndarray) -> np.ndarray:
-    """Leaky ReLU with negative slope 0.2: strictly increasing, so invertible."""
+    """Leaky ReLU with negative slope 0.2 in the dtype of x: strictly increasing, so
+    invertible."""
     return np.where(x > 0, x, LRELU_SLOPE * x)
 
 
@@ -150,27 +184,24 @@ def _activation(name: str) -> Callable[[np.ndarray], np.ndarray]:
 def draw_segment_mixing(
     n_sources: int,
     obs_dim: int,
-    rng: np.random.Generator,
+    rng: Random,
     *,
     n_layers: int = 3,
-    repeat_matrix: bool = False,
+    repeat_matrix: bool = True,
     staircase: bool = False,
     draws: int = 10_000,
     quantile: float = 25.0,
 ) -> Params:
-    """The mixing MLP's matrices "A0" [n_sources, obs_dim], "A1", ... [obs_dim, obs_dim], each
-    well conditioned against the threshold of its own shape (``condition_threshold``), and
-    "condition_thresholds" [n_layers], the threshold each matrix met.
+    """The mixing MLP's float32 matrices "A0" [n_sources, obs_dim], "A1", ... [obs_dim,
+    obs_dim], each well conditioned against a threshold estimated for its shape just before it
+    (``condition_threshold``), and "condition_thresholds" [n_layers], the threshold each met.
 
-    Draw order: threshold of A0's shape, A0, then (if needed) the square threshold and the later
-    matrices, so A0 does not depend on ``n_layers``; with n_sources == obs_dim the threshold is
-    estimated once and shared by every layer.
-
-    ``repeat_matrix`` (an option; the default, the spec's choice, is a fresh matrix per layer):
-    the later official code's rule. With n_sources == obs_dim, A0 itself is used in every
-    layer; with n_sources < obs_dim, A0 [n, d] is the first layer and one fresh square matrix
-    [d, d] is used in every later layer. The repeated matrices are stored once per layer, so
-    ``apply_segment_mixing`` treats both cases alike.
+    Draw order (the official code's, spec section 9 steps 4-5): ``repeat_matrix`` (the
+    official dataset class's setting): the threshold of A0's shape, then A0; with n_sources
+    < obs_dim and more than one layer also a square threshold and one square matrix B; A0 is
+    then used in every layer (square case), or A0 first and B in every later layer. Without
+    ``repeat_matrix``: a fresh threshold and matrix per layer, in layer order. Repeated
+    matrices are stored once per layer, so ``apply_segment_mixing`` treats both cases alike.
 
     ``staircase``: every matrix has first column e1 and (obs_dim > 2) zeros elsewhere in row 1,
     so observation 0 is source 0 passed through the activations alone; the thresholds then come
@@ -181,55 +212,42 @@ def draw_segment_mixing(
         raise ValueError(
             f"n_sources ({n_sources}) > obs_dim ({obs_dim}): the mixing is not injective"
         )
-    first_threshold = condition_threshold(
-        n_sources, obs_dim, rng, draws, quantile, staircase=staircase
-    )
-    matrices = [
-        well_conditioned_matrix(n_sources, obs_dim, rng, first_threshold, staircase=staircase)
-    ]
-    thresholds = [first_threshold]
-    if n_layers > 1:
-        square = n_sources == obs_dim
-        threshold = (
-            first_threshold
-            if square
-            else condition_threshold(obs_dim, obs_dim, rng, draws, quantile, staircase=staircase)
-        )
-        if repeat_matrix:
-            B = (
-                matrices[0]
-                if square
-                else well_conditioned_matrix(obs_dim, obs_dim, rng, threshold, staircase=staircase)
-            )
-            later = [B] * (int(n_layers) - 1)
-        else:
-            later = [
-                well_conditioned_matrix(obs_dim, obs_dim, rng, threshold, staircase=staircase)
-                for _ in range(int(n_layers) - 1)
-            ]
-        matrices += later
-        thresholds += [threshold] * len(later)
-    params = {f"A{i}": A.copy() for i, A in enumerate(matrices)}
-    params["condition_thresholds"] = np.asarray(thresholds)
+
+    def draw(n_in: int) -> tuple[np.ndarray, float]:
+        threshold = condition_threshold(n_in, obs_dim, rng, draws, quantile, staircase=staircase)
+        return well_conditioned_matrix(
+            n_in, obs_dim, rng, threshold, staircase=staircase
+        ), threshold
+
+    if repeat_matrix:
+        first = draw(n_sources)
+        square = first if n_sources == obs_dim or n_layers == 1 else draw(obs_dim)
+        layers = [first] + [square] * (int(n_layers) - 1)
+    else:
+        layers = [draw(n_sources if i == 0 else obs_dim) for i in range(int(n_layers))]
+    params = {f"A{i}": A.copy() for i, (A, _) in enumerate(layers)}
+    params["condition_thresholds"] = np.asarray([t for _, t in layers])
     return params
 
 
 def mixing_matrices(params: Params) -> list[np.ndarray]:
-    """The matrices A0, A1, ... of a mixing's params in layer order (other keys ignored)."""
+    """The matrices A0, A1, ... of a mixing's params in layer order (other keys ignored), in
+    their stored dtype."""
     index = {int(m.group(1)): k for k in params if (m := re.fullmatch(r"A(\d+)", k))}
     if sorted(index) != list(range(len(index))) or not index:
         raise ValueError(f"mixing params need matrices A0..A<L-1>, got {sorted(params)}")
-    return [np.asarray(params[index[i]], dtype=np.float64) for i in range(len(index))]
+    return [np.asarray(params[index[i]]) for i in range(len(index))]
 
 
 def apply_segment_mixing(s: np.ndarray, params: Params, activation: str = "xtanh") -> np.ndarray:
-    """X = act(... act(S A0) A1 ...) A_last (float64): the activation after every layer except
-    the last, so one layer is linear whatever ``activation`` says."""
+    """X = act(... act(S A0) A1 ...) A_last in the dtype of ``s`` (float32 sources and matrices
+    give the official code's float32 products): the activation after every layer except the
+    last, so one layer is linear whatever ``activation`` says."""
     act = _activation(activation)
-    h = np.asarray(s, dtype=np.float64)
+    h = np.asarray(s)
     matrices = mixing_matrices(params)
     for i, A in enumerate(matrices):
-        h = h @ A
+        h = h @ A.astype(h.dtype)
         if i < len(matrices) - 1:
             h = act(h)
     return h
@@ -246,9 +264,10 @@ NOISES = ("gaussian", "laplace")
 STD_RANGE = (0.5, 3.0)  # sigma ~ U(0.5, 3): a standard deviation, so variances span [0.25, 9]
 MEAN_RANGE = (-5.0, 5.0)
 STAIRCASE_STEP = 3.0
+STAIRCASE_OTHER_MEANS = (-1.0, 1.0)  # uncentred staircase data: the other sources' means
 
 
-def _unit_noise(kind: str, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+def _unit_noise(kind: str, shape: tuple[int, ...], rng: Random) -> np.ndarray:
     if kind == "gaussian":
         return rng.standard_normal(shape)
     if kind == "laplace":
@@ -260,42 +279,42 @@ def draw_segment_sources(
     n_segments: int,
     segment_size: int,
     n_sources: int,
-    rng: np.random.Generator,
+    rng: Random,
     *,
     noise: str = "gaussian",
     centered: bool = True,
     staircase: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(sources [N, n] float64, labels [N] int64, means [M, n], stds [M, n]), N = M L.
+    """(sources [N, n] float32, labels [N] int64, means [M, n], stds [M, n]), N = M L.
 
     Segments are contiguous blocks: points k L .. (k + 1) L - 1 have label k. Within segment k,
     ``s = stds[k] * eps + means[k]`` with eps unit-variance ``noise``; ``stds ~ U(0.5, 3)`` per
     (segment, component), a standard deviation. ``centered``: means 0 (variance modulation
     only); otherwise means ~ U(-5, 5) per (segment, component).
 
-    ``staircase`` (needs ``centered``): source 0 has mean 3 k in segment pi(k) for a random
-    permutation pi of the segments, every other source mean 0; the stds are drawn as usual for
-    every component (the spec keeps the variance modulation), so with stds up to 3 neighbouring
-    steps of source 0 overlap.
+    ``staircase``: source 0 has mean 3 k in segment pi(k) for a random permutation pi of the
+    segments; the other sources have mean 0 (``centered``) or U(-1, 1) per segment. The stds
+    are drawn as usual for every component (the spec keeps the variance modulation), so with
+    stds up to 3 neighbouring steps of source 0 overlap.
 
-    Draw order: stds, means (or the permutation), then eps, so a segment's parameters do not
-    depend on ``segment_size``."""
-    if staircase and not centered:
-        raise ValueError(
-            "staircase data fixes the means (source 0: 3k, the others 0); it needs centered=True"
-        )
+    Draw order (the official code's, spec section 9 steps 1-3): stds, the means (uncentred:
+    ``uniform(-5, 5, (M, n))``; staircase: ``permutation(M)``, then uncentred
+    ``uniform(-1, 1, (M, n - 1))``), then eps ``[N, n]`` cast to float32; each segment's rows
+    are scaled by its stds and shifted by its means in float64 and rounded back to float32, as
+    the official code's in-place float32 updates are."""
     M, L, n = int(n_segments), int(segment_size), int(n_sources)
     stds = rng.uniform(*STD_RANGE, size=(M, n))
+    means = np.zeros((M, n))
     if staircase:
-        means = np.zeros((M, n))
-        means[:, 0] = STAIRCASE_STEP * np.arange(M)[rng.permutation(M)]
-    elif centered:
-        means = np.zeros((M, n))
-    else:
+        means[:, 0] = STAIRCASE_STEP * rng.permutation(M)
+        if not centered:
+            means[:, 1:] = rng.uniform(*STAIRCASE_OTHER_MEANS, size=(M, n - 1))
+    elif not centered:
         means = rng.uniform(*MEAN_RANGE, size=(M, n))
     labels = np.repeat(np.arange(M, dtype=np.int64), L)
-    eps = _unit_noise(noise, (M * L, n), rng)
-    return stds[labels] * eps + means[labels], labels, means, stds
+    eps = _unit_noise(noise, (M * L, n), rng).astype(np.float32)
+    scaled = (eps * stds[labels]).astype(np.float32)
+    return (scaled + means[labels]).astype(np.float32), labels, means, stds
 
 
 # --- generated datasets ------------------------------------------------------------------------
@@ -307,7 +326,7 @@ DEFAULTS: dict[str, Any] = {
     "centered": True,
     "mixing_layers": 3,
     "activation": "xtanh",
-    "repeat_matrix": False,
+    "repeat_matrix": True,
     "staircase": False,
     "obs_noise_std": 0.0,
     "observation": "continuous",
@@ -369,19 +388,23 @@ def segment_settings(config: dict[str, Any]) -> dict[str, Any]:
             "segment data: observation 'bernoulli' uses one linear layer, "
             f"x ~ Bernoulli(sigmoid(s A)); set mixing_layers: 1 (got {s['mixing_layers']})"
         )
+    if s["staircase"] and min(s["n_sources"], s["obs_dim"]) < 2:
+        raise ValueError("segment data: staircase data needs n_sources and obs_dim >= 2")
     return s
 
 
 def generate_segments(config: dict[str, Any], seed: int) -> Dataset:
-    """A segment-modulated dataset (``segment_settings`` lists the keys).
+    """A segment-modulated dataset (``segment_settings`` lists the keys), drawn in the official
+    code's order from ``RandomState(seed)`` (spec section 9): sources (``draw_segment_sources``),
+    then the mixing (``draw_segment_mixing``), applied in float32, then observation noise. So
+    the default settings with M = 40, L = 1000, n = d = 5 and seed 1 give the authors' own Fig. 2a
+    dataset bit for bit, and every setting changes the whole draw (the mixing of a seed differs
+    between segment counts, as in the official code).
 
-    Three independent streams spawned from the data seed, for the mixing, the sources and the
-    observation noise (Gaussian noise, Bernoulli draws), so the mixing stays the same when only
-    ``segment_size`` or ``n_segments`` changes, and the sources when only the mixing does.
-
-    observation "continuous": x = mixing(s) + obs_noise_std * N(0, I). "bernoulli" (the
-    discrete supplement): x ~ Bernoulli(sigmoid(s A0 + obs_noise_std * N(0, I))) as float32 0/1
-    (the noise goes into the logits, the official code's order).
+    observation "continuous": x = mixing(s), plus ``obs_noise_std * randn`` added last (float32).
+    "bernoulli" (the discrete supplement, one linear layer): the noise goes into the logits (the
+    official code's order), then ``uniform(0, 1, x.shape)`` draws x = 1 where it falls below
+    sigmoid(logits), as float32 0/1 (our draw order: the official discrete script has its own).
 
     The iVAE protocol trains and evaluates on the full set, so ``split`` is all 0 (train).
     ``mixing_params``: A0, A1, ..., condition_thresholds, segment_means [M, n], segment_stds
@@ -391,38 +414,36 @@ def generate_segments(config: dict[str, Any], seed: int) -> Dataset:
     s = segment_settings(config)
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    mix_rng, src_rng, obs_rng = (
-        np.random.default_rng(q) for q in np.random.SeedSequence(int(seed)).spawn(3)
+    rng = np.random.RandomState(int(seed))
+    sources, labels, means, stds = draw_segment_sources(
+        s["n_segments"],
+        s["segment_size"],
+        s["n_sources"],
+        rng,
+        noise=s["noise"],
+        centered=s["centered"],
+        staircase=s["staircase"],
     )
     params = draw_segment_mixing(
         s["n_sources"],
         s["obs_dim"],
-        mix_rng,
+        rng,
         n_layers=s["mixing_layers"],
         repeat_matrix=s["repeat_matrix"],
         staircase=s["staircase"],
         draws=s["condition_draws"],
         quantile=float(s["condition_quantile"]),
     )
-    sources, labels, means, stds = draw_segment_sources(
-        s["n_segments"],
-        s["segment_size"],
-        s["n_sources"],
-        src_rng,
-        noise=s["noise"],
-        centered=s["centered"],
-        staircase=s["staircase"],
-    )
     x = apply_segment_mixing(sources, params, s["activation"])
     if s["obs_noise_std"] > 0:
-        x = x + s["obs_noise_std"] * obs_rng.standard_normal(x.shape)
+        x += s["obs_noise_std"] * rng.standard_normal(x.shape)
     name = "segment_mlp"
     if s["observation"] == "bernoulli":
-        x = (obs_rng.random(x.shape) < sigmoid(x)).astype(np.float32)
+        x = (rng.uniform(0.0, 1.0, x.shape) < sigmoid(x.astype(np.float64))).astype(np.float32)
         name = "segment_bernoulli"
     params |= {"segment_means": means, "segment_stds": stds}
     return Dataset(
-        sources=sources.astype(np.float32),
+        sources=sources,
         observations=x.astype(np.float32),
         split=np.zeros(len(x), dtype=np.int8),
         mixing_name=name,

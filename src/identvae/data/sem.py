@@ -216,10 +216,10 @@ def draw_disturbances(
     """(n [T, d], segments [T] int64, sigmas [M, d]), T = M L: contiguous segments of L points,
     ``n_tj = sigmas[segment_t, j] * eps_tj`` with eps unit-variance ``noise`` and
     ``sigmas ~ U(0.5, 3)``: the iVAE's centred segment sources
-    (``segments.draw_segment_sources``), which draw the sigmas before eps, so they do not
-    depend on L."""
+    (``segments.draw_segment_sources``, drawn in float32 as the official code's sources), which
+    draw the sigmas before eps, so they do not depend on L."""
     n, labels, _, sigmas = draw_segment_sources(n_segments, segment_size, d, rng, noise=noise)
-    return n, labels, sigmas
+    return n.astype(np.float64), labels, sigmas
 
 
 @dataclass(frozen=True)
