@@ -162,3 +162,28 @@ def test_rows_whose_weights_cancel_the_marginals_skip_them_with_the_same_loss():
     # the skipped rows' q̂ terms are 0 in the returned pieces, the needed row's are not
     t = ivae.terms(cfg, params, x, labels, eps, N_DATA, rows)
     assert (t.log_qz_hat[1:] == 0).all() and (t.log_qz_hat[0] != 0).all()
+
+
+def matches_torch_logsumexp(x: torch.Tensor) -> bool:
+    """Our floored log-sum-exp and its gradient equal torch.logsumexp's to float32 round-off."""
+    x = x.clone().requires_grad_()
+    ours, theirs = ivae.logsumexp(x), torch.logsumexp(x, dim=-1)
+    (g_ours,) = torch.autograd.grad(ours.sum(), x)
+    (g_theirs,) = torch.autograd.grad(theirs.sum(), x)
+    scale = x.detach().abs().max()
+    return torch.allclose(ours, theirs, rtol=1e-6, atol=1e-6 * scale) and torch.allclose(
+        g_ours, g_theirs, atol=1e-6
+    )
+
+
+@pytest.mark.parametrize("scale", [1.0, 1e3, 1e5])
+def test_floored_logsumexp_equals_torch_with_its_gradient(scale):
+    """Terms far below the largest are floored (they cannot change a float32 sum), even when
+    most lie beyond exp's range."""
+    x = scale * torch.randn(4, 6, 64, generator=torch.Generator().manual_seed(0))
+    assert matches_torch_logsumexp(x)
+
+
+def test_the_logsumexp_check_catches_a_floor_that_changes_the_sum(monkeypatch):
+    monkeypatch.setattr(ivae, "LSE_FLOOR", -2.0)
+    assert not matches_torch_logsumexp(torch.tensor([[0.0, -5.0, -5.0, -1.0]]))

@@ -18,7 +18,7 @@ from identvae.data.mixings import (
     smooth_leaky_relu_inverse,
 )
 from identvae.metrics.ima import local_cima
-from identvae.metrics.mixing import mixing_contrasts
+from identvae.metrics.mixing import mixing_contrasts, segment_mixing_properties
 
 # name -> (n, source distribution the experiments use)
 CASES = {
@@ -347,3 +347,22 @@ def test_mixing_contrasts():
     assert abs(mixing_contrasts("elementwise_orthogonal", params, s)["mixing_cima"]) < 1e-9
     params, _, s = drawn("triangular_mlp", 5)
     assert mixing_contrasts("triangular_mlp", params, s.float())["mixing_cima"] > 0.2
+
+
+def test_segment_mixing_properties_known_answers():
+    """A linear segment mixing of one repeated symmetric 2 x 2 matrix A with unit columns at
+    cosine t: the Jacobian of s -> s A is A^T = A, so c_IMA of the matrix is the closed form
+    -log |det A| = -log(1 - t^2) + log(1 + t^2); the whole (linear) mixing has the c_IMA of
+    A^3 everywhere, and its linear part the condition number cond(A)^3 = ((1 + t) / (1 - t))^3."""
+    t = 0.6
+    A = np.array([[1.0, t], [t, 1.0]]) / np.sqrt(1 + t**2)
+    params = {"A0": A, "A1": A, "A2": A}
+    s = np.random.default_rng(0).standard_normal((50, 2))
+    out = segment_mixing_properties(params, s, activation="none")
+    assert out["matrix_cima"] == pytest.approx(-np.log(1 - t**2) + np.log(1 + t**2), rel=1e-9)
+    assert out["mixing_cima"] == pytest.approx(float(local_cima(A @ A @ A)), rel=1e-9)
+    assert out["matrix_cond"] == pytest.approx((1 + t) / (1 - t), rel=1e-9)
+    assert out["linear_cond"] == pytest.approx(((1 + t) / (1 - t)) ** 3, rel=1e-9)
+    orthogonal = {"A0": np.eye(2)[::-1].copy()}
+    flat = segment_mixing_properties(orthogonal, s, activation="xtanh")
+    assert flat["matrix_cima"] == pytest.approx(0.0, abs=1e-12) and flat["linear_cond"] == 1.0

@@ -14,6 +14,7 @@ from identvae.data.segments import (
     draw_segment_mixing,
     draw_segment_sources,
     generate_segments,
+    segment_mixing_jacobian,
     well_conditioned_matrix,
 )
 
@@ -366,3 +367,25 @@ def test_importing_the_module_stays_light():
         "sys.exit('torch' in sys.modules or 'scipy' in sys.modules)"
     )
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+@pytest.mark.parametrize("activation", ["xtanh", "lrelu", "none"])
+@pytest.mark.parametrize(("n", "d", "repeat"), [(4, 4, True), (2, 5, False)])
+def test_mixing_jacobian_equals_central_differences(activation, n, d, repeat):
+    config = BASE | {
+        "n_sources": n,
+        "obs_dim": d,
+        "activation": activation,
+        "repeat_matrix": repeat,
+    }
+    data = generate_segments(config, 3)
+    s = data.sources[:20].astype(np.float64)
+    jac = segment_mixing_jacobian(s, data.mixing_params, activation)
+    step = 1e-6 * np.eye(n)
+    diffs = [
+        apply_segment_mixing(s + step[k], data.mixing_params, activation)
+        - apply_segment_mixing(s - step[k], data.mixing_params, activation)
+        for k in range(n)
+    ]
+    assert jac.shape == (20, d, n)
+    assert np.allclose(jac, np.stack(diffs, -1) / 2e-6, atol=1e-7)

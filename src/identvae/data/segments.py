@@ -175,6 +175,14 @@ ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 }
 
 
+#: Their derivatives, for the mixing's Jacobian.
+ACTIVATION_SLOPES: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "xtanh": lambda x: 1.0 - np.tanh(x) ** 2 + XTANH_SLOPE,
+    "lrelu": lambda x: np.where(x > 0, 1.0, LRELU_SLOPE),
+    "none": lambda x: np.ones_like(x),
+}
+
+
 def _activation(name: str) -> Callable[[np.ndarray], np.ndarray]:
     if name not in ACTIVATIONS:
         raise ValueError(f"unknown activation {name!r}; known: {sorted(ACTIVATIONS)}")
@@ -251,6 +259,20 @@ def apply_segment_mixing(s: np.ndarray, params: Params, activation: str = "xtanh
         if i < len(matrices) - 1:
             h = act(h)
     return h
+
+
+def segment_mixing_jacobian(s: np.ndarray, params: Params, activation: str = "xtanh") -> np.ndarray:
+    """Jacobians dx/ds [N, d, n] (float64) of ``apply_segment_mixing`` at the sources s [N, n]:
+    with h_l the pre-activations, J = A_L^T diag(act'(h_(L-1))) ... diag(act'(h_1)) A_1^T in
+    the column convention (written out: each layer is a product and an elementwise map)."""
+    act, slope = _activation(activation), ACTIVATION_SLOPES[activation]
+    first, *later = (A.astype(np.float64) for A in mixing_matrices(params))
+    h = np.asarray(s, dtype=np.float64) @ first
+    jac = np.broadcast_to(first.T, (len(h), *first.T.shape))
+    for A in later:
+        jac = np.einsum("kd,nkj->ndj", A, slope(h)[:, :, None] * jac)
+        h = act(h) @ A
+    return np.ascontiguousarray(jac)
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:

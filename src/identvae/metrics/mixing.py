@@ -6,6 +6,7 @@ import numpy as np
 import torch
 
 from identvae.data.mixings import Params, mixing_function, mixing_jacobian
+from identvae.data.segments import mixing_matrices, segment_mixing_jacobian
 from identvae.metrics.ima import global_cima, local_cima
 
 
@@ -20,11 +21,39 @@ def mixing_contrasts(
     ``linear_cima`` (``moebius_linear`` only): c_IMA of its linear map L, constant over space,
     the paper's E2 x axis. The composite's C_IMA differs from it in general: the Möbius
     Jacobian is conformal but rotates its columns from point to point before L acts on them."""
-    s = torch.as_tensor(np.asarray(sources), dtype=torch.float64)
-    if len(s) > max_points:
-        s = s[np.linspace(0, len(s) - 1, max_points).round().astype(int)]
+    s = torch.as_tensor(_evenly_spaced(sources, max_points), dtype=torch.float64)
     jac = mixing_jacobian(mixing_function(name, params), s)
     out = {"mixing_cima": float(global_cima(jac))}
     if name == "moebius_linear":
         out["linear_cima"] = float(local_cima(torch.as_tensor(params["L"])))
     return out
+
+
+def _evenly_spaced(rows: np.ndarray | torch.Tensor, max_points: int) -> np.ndarray:
+    """At most ``max_points`` evenly spaced rows (all of them when there are fewer)."""
+    rows = np.asarray(rows)
+    if len(rows) > max_points:
+        rows = rows[np.linspace(0, len(rows) - 1, max_points).round().astype(int)]
+    return rows
+
+
+def segment_mixing_properties(
+    params: Params, sources: np.ndarray, activation: str = "xtanh", max_points: int = 5000
+) -> dict[str, float]:
+    """How hard an iVAE dataset's true mixing (``identvae.data.segments``) is, from its stored
+    matrices: the x axes of the figure of the iVAE's MCC against each draw's mixing.
+
+    ``mixing_cima``: C_IMA of the whole mixing, the mean c_IMA of its Jacobian over the sources
+    (evenly spaced rows, at most ``max_points``). ``matrix_cima``: c_IMA of its first matrix
+    (as the Jacobian of s -> s A0, i.e. A0 transposed). ``matrix_cond``: the first matrix's
+    condition number; ``linear_cond``: that of the product of all its matrices (the mixing's
+    linear part: with one matrix repeated in three layers, about its condition number cubed)."""
+    matrices = [np.asarray(A, dtype=np.float64) for A in mixing_matrices(params)]
+    product = np.linalg.multi_dot(matrices) if len(matrices) > 1 else matrices[0]
+    jac = segment_mixing_jacobian(_evenly_spaced(sources, max_points), params, activation)
+    return {
+        "mixing_cima": float(global_cima(jac)),
+        "matrix_cima": float(local_cima(matrices[0].T)),
+        "matrix_cond": float(np.linalg.cond(matrices[0])),
+        "linear_cond": float(np.linalg.cond(product)),
+    }

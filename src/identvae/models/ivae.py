@@ -153,9 +153,24 @@ def mws_log_marginals(
         z[..., None], mean.transpose(1, 2)[:, None], logvar.transpose(1, 2)[:, None]
     )
     log_norm = math.log(batch * dataset_size)
-    joint = torch.logsumexp(pairwise.sum(2), dim=-1) - log_norm
-    marginals = (torch.logsumexp(pairwise, dim=-1) - log_norm).sum(-1)
+    joint = logsumexp(pairwise.sum(2)) - log_norm
+    marginals = (logsumexp(pairwise) - log_norm).sum(-1)
     return joint, marginals
+
+
+#: Terms more than this far below a log-sum-exp's largest are floored at it: each then adds
+#: at most exp(-40) = 4e-18 to a sum of at least 1, nothing in float32, while the CPU's
+#: vectorised exp takes a slow path for arguments below float32's range (about -88), 50-150x
+#: slower, and denormal results slow the products of the backward pass.
+LSE_FLOOR = -40.0
+
+
+def logsumexp(x: torch.Tensor) -> torch.Tensor:
+    """log Σ_k exp x[..., k] over the last axis of finite x, as ``torch.logsumexp`` to float32
+    round-off, but without the slow path for terms that cannot change the sum (``LSE_FLOOR``).
+    A row whose largest term is not finite gives NaN (the loop then marks the run diverged)."""
+    top = x.amax(-1, keepdim=True).detach()
+    return top.squeeze(-1) + torch.exp((x - top).clamp_min(LSE_FLOOR)).sum(-1).log()
 
 
 def needs_marginals(weights: torch.Tensor) -> torch.Tensor:
