@@ -1,7 +1,7 @@
 """Small iVAE-family training cases shared by the invariant and resume tests."""
 
 from identvae.data.segments import generate_segments
-from identvae.methods.ivae import WEIGHT_KEYS, IVAEMethod
+from identvae.methods.ivae import DECODER_VARIANCE, WEIGHT_KEYS, WHITEN, IVAEMethod
 from identvae.models.ivae import IVAEConfig
 from identvae.train.ensemble import RunSpec, TrainConfig
 
@@ -22,14 +22,19 @@ def weights(a, b, c, d) -> dict[str, float]:
     return dict(zip(WEIGHT_KEYS, (float(a), float(b), float(c), float(d)), strict=True))
 
 
+def protocol(variance: float, whiten: bool) -> dict[str, float]:
+    """A run's own decoder variance and whether it sees whitened observations."""
+    return {DECODER_VARIANCE: variance, WHITEN: float(whiten)}
+
+
 def ivae_runs() -> list[RunSpec]:
-    """Runs that differ in weights, learning rate, data and seed, and one that diverges (an
-    absurd learning rate)."""
+    """Runs that differ in weights, decoder variance, whitening, learning rate, data and seed,
+    and one that diverges (an absurd learning rate)."""
     return [
-        RunSpec("ivae", "seed=1", 11, weights(100, 1, 0, 10), lr=1e-2),
-        RunSpec("elbo", "seed=2", 12, weights(1, 1, 1, 1), lr=3e-3),
-        RunSpec("tc", "seed=1", 13, weights(1000, 1, 15, 1), lr=1e-2),
-        RunSpec("bad", "seed=1", 14, weights(1, 1, 1, 1), lr=1e30),
+        RunSpec("ivae", "seed=1", 11, weights(100, 1, 0, 10) | protocol(0.3, True), lr=1e-2),
+        RunSpec("elbo", "seed=2", 12, weights(1, 1, 1, 1) | protocol(0.1, False), lr=3e-3),
+        RunSpec("tc", "seed=1", 13, weights(1000, 1, 15, 1) | protocol(0.05, True), lr=1e-2),
+        RunSpec("bad", "seed=1", 14, weights(1, 1, 1, 1) | protocol(0.1, False), lr=1e30),
     ]
 
 

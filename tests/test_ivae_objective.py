@@ -4,12 +4,14 @@ equals torch's, the method reports its last check, and the plain ELBO of a check
 
 import math
 
+import numpy as np
 import pytest
 import torch
 from ivae_cases import IVAE_TRAIN, ivae_data, ivae_method, weights
 from torch.distributions import Normal, kl_divergence
 
 from identvae.methods.base import Part
+from identvae.methods.ivae import DECODER_VARIANCE
 from identvae.models import ivae
 from identvae.models.ivae import IVAEConfig
 from identvae.train.ensemble import RunSpec, train_ensemble
@@ -149,6 +151,63 @@ def test_the_check_elbo_is_the_mean_over_points_of_a_brute_force_elbo():
     ).sum(-1)
     assert row["neg_elbo"] == pytest.approx(float((kl - log_px).mean()), rel=1e-5)
     assert 0.0 <= row["mcc"] <= 1.0 and 0.0 <= row["mcc_mean"] <= 1.0
+
+
+def check_row(method, params, data, settings):
+    x = torch.as_tensor(data.observations)[None]
+    part = Part(x, torch.as_tensor(data.sources)[None], torch.as_tensor(data.labels)[None])
+    generators = [torch.Generator().manual_seed(5)]
+    return method.evaluate(params, part, torch.zeros(1, dtype=torch.long), settings, generators)[0]
+
+
+def test_a_whitened_run_reports_the_elbo_of_x_with_its_own_decoder_variance():
+    """A run that sees y = (x - shift) W reports -ELBO(y) - log |det W| (the density of x),
+    with its own decoder variance: a brute-force ELBO of y under that variance."""
+    method = ivae_method()
+    data = ivae_data()["seed=1"]
+    params = ivae.init_ivae(method.model, [torch.Generator().manual_seed(0)])
+    shift, matrix = torch.tensor([[[0.5, -1.0]]]), torch.tensor([[[2.0, 0.3], [0.0, 0.5]]])
+    whitened = params | {ivae.WHITEN_SHIFT: shift, ivae.WHITEN_MATRIX: matrix}
+    variance = 0.3
+    row = check_row(method, whitened, data, {DECODER_VARIANCE: torch.tensor([variance])})
+    y = (torch.as_tensor(data.observations)[None] - shift) @ matrix
+    eps = torch.randn(y.shape[1], 2, generator=torch.Generator().manual_seed(5))[None]
+    u = torch.nn.functional.one_hot(torch.as_tensor(data.labels)[None], 5).float()
+    mean, logvar = ivae.encode(method.model, params, y, u)
+    z = mean + torch.exp(0.5 * logvar) * eps
+    p_mean, p_logvar = ivae.prior(method.model, params, u)
+    log_py = Normal(ivae.decode(method.model, params, z), math.sqrt(variance)).log_prob(y).sum(-1)
+    kl = kl_divergence(
+        Normal(mean, torch.exp(0.5 * logvar)),
+        Normal(p_mean.expand_as(mean), torch.exp(0.5 * p_logvar).expand_as(mean)),
+    ).sum(-1)
+    log_det = math.log(2.0 * 0.5)  # det W = 1: no correction, so try another W too
+    assert row["neg_elbo"] == pytest.approx(float((kl - log_py).mean()) - log_det, rel=1e-5)
+    scaled = whitened | {ivae.WHITEN_MATRIX: 3.0 * matrix}
+    row3 = check_row(method, scaled, data, {DECODER_VARIANCE: torch.tensor([variance])})
+    y3 = 3.0 * y
+    mean3, logvar3 = ivae.encode(method.model, params, y3, u)
+    z3 = mean3 + torch.exp(0.5 * logvar3) * eps
+    log_py3 = Normal(ivae.decode(method.model, params, z3), math.sqrt(variance)).log_prob(y3)
+    kl3 = kl_divergence(
+        Normal(mean3, torch.exp(0.5 * logvar3)),
+        Normal(p_mean.expand_as(mean3), torch.exp(0.5 * p_logvar).expand_as(mean3)),
+    ).sum(-1)
+    expected = float((kl3 - log_py3.sum(-1)).mean()) - 2 * math.log(3.0)  # |det 3W| = 9
+    assert row3["neg_elbo"] == pytest.approx(expected, rel=1e-5)
+
+
+def test_whitening_gives_each_run_identity_covariance_and_leaves_others_alone():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2000, 3)) @ np.array([[3.0, 1.0, 0.0], [0.0, 0.2, 0.5], [0, 0, 1]])
+    x += np.array([5.0, -2.0, 1.0])
+    params = ivae.whitening([x, x], [True, False])
+    y = ivae.observe(params, torch.tensor(np.stack([x, x]), dtype=torch.float32)).double()
+    assert torch.allclose(y[0].mean(0), torch.zeros(3, dtype=torch.float64), atol=1e-5)
+    assert torch.allclose(torch.cov(y[0].T), torch.eye(3, dtype=torch.float64), atol=1e-4)
+    assert torch.allclose(y[1], torch.tensor(x), atol=1e-5)  # not whitened: x itself
+    with pytest.raises(ValueError, match="singular"):
+        ivae.whitening([np.c_[x[:, :2], x[:, :1]]], [True])
 
 
 def test_rows_whose_weights_cancel_the_marginals_skip_them_with_the_same_loss():

@@ -146,6 +146,14 @@ def _check_ivae_experiment(where: str, exp: dict[str, Any]) -> None:
                 "bernoulli decoder, continuous data the gaussian one)"
             )
         n_points = data["n_segments"] * data["segment_size"]
+    if model["decoder"] == "bernoulli":
+        models = exp.get("models", {})
+        whitened = [m for m in exp["sweep"]["model"] if models.get(m, {}).get("whiten")]
+        if whitened:
+            raise ConfigError(
+                f"{where}.models.{whitened[0]}.whiten: whitening is for continuous observations "
+                "(a Gaussian decoder); binary ones are modelled as they are"
+            )
     section = "tcl" if model.get("method") == "tcl" else "train"
     if exp[section]["batch_size"] > n_points:
         raise ConfigError(

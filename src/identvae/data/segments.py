@@ -356,6 +356,8 @@ DEFAULTS: dict[str, Any] = {
     "condition_quantile": 25.0,
 }
 OBSERVATIONS = ("continuous", "bernoulli")
+#: ``Dataset.mixing_name`` of the generated segment data (continuous, Bernoulli).
+MIXING_NAMES = ("segment_mlp", "segment_bernoulli")
 
 
 def _positive_int(settings: dict[str, Any], key: str) -> int:
@@ -459,10 +461,10 @@ def generate_segments(config: dict[str, Any], seed: int) -> Dataset:
     x = apply_segment_mixing(sources, params, s["activation"])
     if s["obs_noise_std"] > 0:
         x += s["obs_noise_std"] * rng.standard_normal(x.shape)
-    name = "segment_mlp"
+    name = MIXING_NAMES[0]
     if s["observation"] == "bernoulli":
         x = (rng.uniform(0.0, 1.0, x.shape) < sigmoid(x.astype(np.float64))).astype(np.float32)
-        name = "segment_bernoulli"
+        name = MIXING_NAMES[1]
     params |= {"segment_means": means, "segment_stds": stds}
     return Dataset(
         sources=sources,

@@ -190,7 +190,10 @@ EXPERIMENTS: dict[str, Experiment] = {
             "5, Fig. 2a",
             "ivae",
             "ivae.fig2a",
-            _one("ivae_fig2a", inputs=("summary", "histories")),
+            (
+                FigureEntry("ivae_fig2a", inputs=("summary", "histories")),
+                FigureEntry("ivae_fig2a_mixing", draw="figure_mixing", caption="caption_mixing"),
+            ),
         ),
         Experiment(
             "ivae_fig2b",

@@ -37,7 +37,7 @@ def plot_segment_scatter(
 
 
 def plot_curves(
-    histories: pd.DataFrame,
+    panels: Sequence[tuple[str, pd.DataFrame]],
     models: Sequence[str],
     labels: Mapping[str, str],
     title: str,
@@ -45,29 +45,43 @@ def plot_curves(
     ylabel: str = "MCC",
     unit_range: bool = True,
 ) -> Figure:
-    """Mean ± std over runs of ``metric`` against the epoch, one line per model (finished
-    runs only); ``unit_range`` fixes the y axis to [0, 1] (MCC)."""
+    """One panel per (panel title, histories): mean ± std over runs of ``metric`` against the
+    epoch, one line per model (finished runs only), the same colours in every panel;
+    ``unit_range`` fixes the y axes to [0, 1] (MCC)."""
     apply_style()
-    fig, ax = plt.subplots(figsize=(FIG_WIDTH, 3.0), layout="constrained")
+    fig, axes = plt.subplots(
+        1, len(panels), figsize=(FIG_WIDTH, 3.0), layout="constrained", sharey=True, squeeze=False
+    )
     colours = model_colours(models)
-    for model in models:
-        runs = histories[(histories["model"] == model) & (histories["status"] == "ok")]
-        if runs.empty:
-            continue
-        stats = runs.groupby("epoch")[metric].agg(["mean", "std", "count"]).reset_index()
-        ax.plot(stats["epoch"], stats["mean"], color=colours[model], label=labels[model])
-        std_band(ax, stats["epoch"], stats["mean"], stats["std"], colours[model])
-    ax.set_xlabel("epoch")
-    ax.set_ylabel(ylabel)
-    if unit_range:
-        ax.set_ylim(0, 1.02)
-    ax.legend(loc="lower right" if unit_range else "best", ncols=2)
-    ax.set_title(title)
+    for ax, (name, histories) in zip(axes[0], panels, strict=True):
+        for model in models:
+            runs = histories[(histories["model"] == model) & (histories["status"] == "ok")]
+            if runs.empty:
+                continue
+            stats = runs.groupby("epoch")[metric].agg(["mean", "std", "count"]).reset_index()
+            ax.plot(stats["epoch"], stats["mean"], color=colours[model], label=labels[model])
+            std_band(ax, stats["epoch"], stats["mean"], stats["std"], colours[model])
+        ax.set_xlabel("epoch")
+        ax.set_title(name, fontsize=8)
+        if unit_range:
+            ax.set_ylim(0, 1.02)
+    axes[0][0].set_ylabel(ylabel)
+    _legend_below(fig, axes[0])
+    fig.suptitle(title)
     return fig
 
 
+def _legend_below(fig: Figure, axes: Sequence) -> None:
+    """One legend for all panels, below them (every model once, in the panels' order)."""
+    entries = {}
+    for ax in axes:
+        for handle, text in zip(*ax.get_legend_handles_labels(), strict=True):
+            entries.setdefault(text, handle)
+    fig.legend(entries.values(), entries.keys(), loc="outside lower center", ncols=4)
+
+
 def plot_against(
-    summary: pd.DataFrame,
+    panels: Sequence[tuple[str, pd.DataFrame]],
     x: str,
     models: Sequence[str],
     labels: Mapping[str, str],
@@ -75,59 +89,99 @@ def plot_against(
     xlabel: str,
     metric: str = "mcc",
 ) -> Figure:
-    """Each finished run's final ``metric`` against ``x`` (small dots, jittered), with the mean
-    ± std per model and x value."""
+    """One panel per (panel title, summary): each finished run's final ``metric`` against
+    ``x`` (small dots, jittered), with the mean ± std per model and x value."""
     apply_style()
-    fig, ax = plt.subplots(figsize=(FIG_WIDTH, 3.0), layout="constrained")
+    fig, axes = plt.subplots(
+        1, len(panels), figsize=(FIG_WIDTH, 3.0), layout="constrained", sharey=True, squeeze=False
+    )
     colours = model_colours(models)
     offsets = np.linspace(-0.15, 0.15, len(models)) if len(models) > 1 else [0.0]
-    for offset, model in zip(offsets, models, strict=True):
-        runs = summary[(summary["model"] == model) & (summary["status"] == "ok")]
-        if runs.empty:
-            continue
-        ax.scatter(runs[x] + offset, runs[metric], color=colours[model], s=6, alpha=0.4)
-        stats = runs.groupby(x)[metric].agg(["mean", "std"]).reset_index()
-        ax.errorbar(
-            stats[x] + offset,
-            stats["mean"],
-            yerr=stats["std"].fillna(0.0),
-            color=colours[model],
-            marker="o",
-            capsize=2,
-            label=labels[model],
-        )
-    ax.set_xticks(sorted(summary[x].unique()))
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel("MCC")
-    ax.set_ylim(0, 1.02)
-    ax.legend(loc="lower left", ncols=2)
-    ax.set_title(title)
+    for ax, (name, summary) in zip(axes[0], panels, strict=True):
+        for offset, model in zip(offsets, models, strict=True):
+            runs = summary[(summary["model"] == model) & (summary["status"] == "ok")]
+            if runs.empty:
+                continue
+            ax.scatter(runs[x] + offset, runs[metric], color=colours[model], s=6, alpha=0.4)
+            stats = runs.groupby(x)[metric].agg(["mean", "std"]).reset_index()
+            ax.errorbar(
+                stats[x] + offset,
+                stats["mean"],
+                yerr=stats["std"].fillna(0.0),
+                color=colours[model],
+                marker="o",
+                capsize=2,
+                label=labels[model],
+            )
+        ax.set_xticks(sorted(summary[x].unique()))
+        ax.set_xlabel(xlabel)
+        ax.set_title(name, fontsize=8)
+        ax.set_ylim(0, 1.02)
+    axes[0][0].set_ylabel("MCC")
+    _legend_below(fig, axes[0])
+    fig.suptitle(title)
     return fig
 
 
-def plot_elbo_mcc(summary: pd.DataFrame, title: str, note: str) -> Figure:
-    """Final ELBO (per point) against final MCC, one dot per finished run, coloured by the
-    learning rate and shaped by the depth."""
+def plot_mcc_against(
+    summary: pd.DataFrame,
+    properties: Sequence[tuple[str, str]],
+    models: Sequence[str],
+    labels: Mapping[str, str],
+    title: str,
+) -> Figure:
+    """One panel per (column, axis label) of ``properties``: each finished run's final MCC
+    against that property of its dataset, one colour per model (``labels`` name the series,
+    e.g. with their rank correlations)."""
     apply_style()
-    fig, ax = plt.subplots(figsize=(FIG_WIDTH, 3.2), layout="constrained")
+    fig, axes = plt.subplots(
+        1, len(properties), figsize=(FIG_WIDTH, 3.0), layout="constrained", sharey=True,
+        squeeze=False,
+    )  # fmt: skip
+    colours = model_colours(models)
     runs = summary[summary["status"] == "ok"]
-    markers = dict(zip(sorted(runs["layers"].unique()), "os^Dv<>", strict=False))
-    colours = dict(zip(sorted(runs["lr"].unique()), PALETTE, strict=False))
-    for (layers, lr), cell in runs.groupby(["layers", "lr"]):
-        ax.scatter(
-            -cell["neg_elbo"],
-            cell["mcc"],
-            marker=markers[layers],
-            color=colours[lr],
-            s=18,
-            alpha=0.8,
-            label=f"{layers} layers, lr {lr:g}",
-        )
-    ax.set_xlabel("final ELBO per point (higher is better)")
-    ax.set_ylabel("MCC")
-    ax.set_title(title)
-    ax.text(0.02, 0.96, note, transform=ax.transAxes, va="top", fontsize=8)
-    ax.legend(fontsize=6, ncols=2, loc="lower right")
+    for ax, (column, xlabel) in zip(axes[0], properties, strict=True):
+        for model in models:
+            cell = runs[runs["model"] == model]
+            ax.scatter(cell[column], cell["mcc"], color=colours[model], s=14, alpha=0.8,
+                       label=labels[model])  # fmt: skip
+        ax.set_xlabel(xlabel)
+        ax.set_ylim(0, 1.02)
+    axes[0][0].set_ylabel("final MCC")
+    _legend_below(fig, axes[0])
+    fig.suptitle(title)
+    return fig
+
+
+def plot_elbo_mcc(panels: Sequence[tuple[str, pd.DataFrame]], title: str) -> Figure:
+    """One panel per (panel title, summary with ``elbo_gap``): each finished run's final ELBO
+    relative to the best on its dataset against its final MCC, coloured by the learning rate
+    and shaped by the depth."""
+    apply_style()
+    fig, axes = plt.subplots(
+        1, len(panels), figsize=(FIG_WIDTH, 3.4), layout="constrained", sharey=True, squeeze=False
+    )
+    every = pd.concat([summary for _, summary in panels])
+    every = every[every["status"] == "ok"]
+    markers = dict(zip(sorted(every["layers"].unique()), "os^Dv<>", strict=False))
+    colours = dict(zip(sorted(every["lr"].unique()), PALETTE, strict=False))
+    for ax, (name, summary) in zip(axes[0], panels, strict=True):
+        runs = summary[summary["status"] == "ok"]
+        for (layers, lr), cell in runs.groupby(["layers", "lr"]):
+            ax.scatter(
+                cell["elbo_gap"],
+                cell["mcc"],
+                marker=markers[layers],
+                color=colours[lr],
+                s=18,
+                alpha=0.8,
+                label=f"{layers} layers, lr {lr:g}",
+            )
+        ax.set_xlabel("final ELBO per point minus its dataset's best")
+        ax.set_title(name, fontsize=7, wrap=True)
+    axes[0][0].set_ylabel("MCC")
+    _legend_below(fig, axes[0])
+    fig.suptitle(title)
     return fig
 
 

@@ -28,6 +28,9 @@ from identvae.train.optim import RowAdam, RowPlateau
 
 #: The per-run objective weights (a, b, c, d), in the order of the spec's formula.
 WEIGHT_KEYS = ("rec_weight", "mi_weight", "tc_weight", "kl_weight")
+#: Optional per-run settings: a run's own Gaussian decoder variance (else the chunk's), and
+#: whether its model sees whitened observations (1) or x itself (0, the default).
+DECODER_VARIANCE, WHITEN = "decoder_variance", "whiten"
 
 
 @dataclass(frozen=True)
@@ -58,10 +61,17 @@ class IVAEMethod:
         datasets: Sequence[Dataset],
         settings: Sequence[Mapping[str, float]],
     ) -> Params:
-        return ivae.init_ivae(self.model, list(generators))
+        """The networks (each run from its generator) and each run's input transform: PCA
+        whitening of its dataset's training part where its ``whiten`` setting is 1."""
+        params = ivae.init_ivae(self.model, list(generators))
+        whiten = [bool(s.get(WHITEN, 0.0)) for s in settings]
+        if any(whiten):
+            observations = [ds.part("train")[1] for ds in datasets]
+            params |= ivae.whitening(observations, whiten)
+        return params
 
     def is_trainable(self, name: str) -> bool:
-        return True
+        return not name.startswith("whiten.")
 
     def epoch_noise(self, generator: torch.Generator, n_train: int) -> torch.Tensor:
         return torch.randn(n_train, self.model.latent_dim, generator=generator)
@@ -79,6 +89,7 @@ class IVAEMethod:
             batch.noise,
             self.dataset_size,
             ivae.needs_marginals(weights),
+            settings.get(DECODER_VARIANCE),
         )
         return ivae.weighted_loss(t, weights)
 
@@ -88,7 +99,8 @@ class IVAEMethod:
         for start in range(0, part.size, self.check_chunk):
             rows = part.rows(data, start, start + self.check_chunk)
             u = ivae.one_hot(self.model, rows.labels)
-            mean, logvar = ivae.encode(self.model, params, rows.x.float(), u)
+            x = ivae.observe(params, rows.x.float())
+            mean, logvar = ivae.encode(self.model, params, x, u)
             means.append(mean)
             logvars.append(logvar)
         return torch.cat(means, 1), torch.cat(logvars, 1)
@@ -111,7 +123,8 @@ class IVAEMethod:
         generators: Sequence[torch.Generator],
     ) -> list[dict[str, float]]:
         """MCC of one posterior sample and of the posterior mean on the full part, and the plain
-        negative ELBO per point (one sample, analytic KL)."""
+        negative ELBO per point of x (one sample, analytic KL; a run that sees whitened x gets
+        log |det W| back, so that its ELBO is comparable with a run on x itself)."""
         mean, logvar, z = self._posterior_sample(params, part, data, generators)
         neg_elbo = torch.zeros(len(generators), device=mean.device, dtype=torch.float64)
         for start in range(0, part.size, self.check_chunk):
@@ -120,11 +133,14 @@ class IVAEMethod:
             u = ivae.one_hot(self.model, rows.labels)
             p_mean, p_logvar = ivae.prior(self.model, params, u)
             log_px = ivae.log_likelihood(
-                self.model, rows.x.float(), ivae.decode(self.model, params, z[:, start:stop])
+                self.model,
+                ivae.observe(params, rows.x.float()),
+                ivae.decode(self.model, params, z[:, start:stop]),
+                settings.get(DECODER_VARIANCE),
             )
             kl = ivae.kl_to_prior(mean[:, start:stop], logvar[:, start:stop], p_mean, p_logvar)
             neg_elbo += (kl - log_px).double().sum(-1)
-        neg_elbo /= part.size
+        neg_elbo = neg_elbo / part.size - ivae.log_det_observe(params).to(neg_elbo.device)
         sources = part.rows(data).sources.cpu().numpy()
         rows = []
         for r in range(len(generators)):

@@ -23,17 +23,17 @@ from threadpoolctl import threadpool_limits
 
 import identvae
 from identvae import sweeps
-from identvae.data import datasets, sprites
+from identvae.data import datasets, segments, sprites
 from identvae.data.datasets import Dataset
 from identvae.experiments import registry
 from identvae.io import write_json
 from identvae.methods import pair_tests
 from identvae.methods.base import Method
 from identvae.methods.etg_vae import PRIOR_CODE, EtgVAE
-from identvae.methods.ivae import WEIGHT_KEYS, IVAEMethod
+from identvae.methods.ivae import DECODER_VARIANCE, WEIGHT_KEYS, WHITEN, IVAEMethod
 from identvae.methods.pair_tests import PairTests
 from identvae.methods.tcl import TCLMethod
-from identvae.metrics.mixing import mixing_contrasts
+from identvae.metrics.mixing import mixing_contrasts, segment_mixing_properties
 from identvae.models.ivae import IVAEConfig
 from identvae.models.tcl import TCLConfig
 from identvae.models.vae import VAEConfig
@@ -177,8 +177,13 @@ def etg_run_settings(spec: dict[str, Any], run: dict[str, Any]) -> dict[str, flo
 
 
 def ivae_run_settings(spec: dict[str, Any], run: dict[str, Any]) -> dict[str, float]:
-    weights = spec["models"][run["model"]]["weights"]
-    return dict(zip(WEIGHT_KEYS, map(float, weights), strict=True))
+    """The named model's objective weights, decoder variance (else the model section's) and
+    whether it sees whitened observations."""
+    named = spec["models"][run["model"]]
+    return dict(zip(WEIGHT_KEYS, map(float, named["weights"]), strict=True)) | {
+        DECODER_VARIANCE: float(named.get("decoder_variance", spec["model"]["decoder_variance"])),
+        WHITEN: float(named.get("whiten", False)),
+    }
 
 
 def _mixing_contrasts(spec: dict[str, Any], ds: Dataset) -> dict[str, float]:
@@ -192,10 +197,19 @@ def _oracle_tests(spec: dict[str, Any], ds: Dataset) -> dict[str, Any]:
     return pair_tests.oracle(PairTests.from_settings(spec.get("nonsens")), ds)
 
 
+def _segment_data_metrics(spec: dict[str, Any], ds: Dataset) -> dict[str, Any]:
+    """What the iVAE family's datasets report: how hard a drawn segment mixing is (its C_IMA,
+    its matrices' conditioning), and NonSENS's oracle tests on a pair dataset."""
+    if ds.mixing_name in segments.MIXING_NAMES:
+        activation = segments.segment_settings(ds.config)["activation"]
+        return segment_mixing_properties(ds.mixing_params, ds.sources, activation)
+    return _oracle_tests(spec, ds)
+
+
 #: How each method of the registry plugs into a training job.
 METHOD_PLUGINS = {
     "etg_vae": MethodPlugin(etg_vae, etg_run_settings, _mixing_contrasts),
-    "ivae": MethodPlugin(ivae_method, ivae_run_settings, _oracle_tests),
+    "ivae": MethodPlugin(ivae_method, ivae_run_settings, _segment_data_metrics),
     "tcl": MethodPlugin(tcl_method, lambda spec, run: {}, _oracle_tests, tcl_train_config),
 }
 

@@ -27,7 +27,7 @@ def table(data: ExperimentData, ctx: Context) -> pd.DataFrame:
 
 
 def figure(data: ExperimentData, ctx: Context) -> Figure:
-    return common.curves(data, TITLE)
+    return common.curves(data, TITLE, split=False)
 
 
 def caption(data: ExperimentData, ctx: Context) -> str:

@@ -98,12 +98,12 @@ def caption(data: ExperimentData, ctx: Context) -> str:
     return phrases.experiment_caption(EXPERIMENT, registry.get(EXPERIMENT).spec_section, text)
 
 
-CLAIMS = (
+CLAIMS = common.claims_on_draws(
     common.gap_claim(
         "iVAE.fig1",
         EXPERIMENT,
         "The iVAE recovers the 2-D sources up to simple transformations; the VAE does not.",
         "qualitative (scatter plots)",
         ("vae",),
-    ),
+    )
 )

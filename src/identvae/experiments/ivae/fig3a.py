@@ -33,7 +33,7 @@ def table(data: ExperimentData, ctx: Context) -> pd.DataFrame:
 def figure(data: ExperimentData, ctx: Context) -> Figure:
     names = common.models(data.summary)
     labels = {m: common.label(m) for m in names}
-    return plot_against(data.summary, "segments", names, labels, TITLE, "segments M")
+    return plot_against([("", data.summary)], "segments", names, labels, TITLE, "segments M")
 
 
 def caption(data: ExperimentData, ctx: Context) -> str:

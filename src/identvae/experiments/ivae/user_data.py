@@ -46,9 +46,11 @@ def figure(data: ExperimentData, ctx: Context) -> Figure:
     names = common.models(data.summary)
     labels = {m: common.label(m) for m in names}
     if has_sources(data.summary):
-        return plot_curves(data.histories, names, labels, TITLE)
+        return plot_curves([("", data.histories)], names, labels, TITLE)
     histories = data.histories.assign(elbo=-data.histories["neg_elbo"])
-    return plot_curves(histories, names, labels, TITLE, "elbo", "ELBO per point", unit_range=False)
+    return plot_curves(
+        [("", histories)], names, labels, TITLE, "elbo", "ELBO per point", unit_range=False
+    )
 
 
 def caption(data: ExperimentData, ctx: Context) -> str:
