@@ -366,3 +366,14 @@ def test_segment_mixing_properties_known_answers():
     orthogonal = {"A0": np.eye(2)[::-1].copy()}
     flat = segment_mixing_properties(orthogonal, s, activation="xtanh")
     assert flat["matrix_cima"] == pytest.approx(0.0, abs=1e-12) and flat["linear_cond"] == 1.0
+
+
+def test_whitening_makes_a_linear_mixing_of_white_sources_orthogonal():
+    """x = s A with white sources: after PCA whitening the composite linear map W^T A^T has
+    orthogonal columns (C_IMA 0 up to the sample covariance's error), whatever A's own c_IMA."""
+    A = np.array([[1.0, 0.9], [0.0, 0.3]])
+    s = np.random.default_rng(1).standard_normal((200_000, 2))
+    out = segment_mixing_properties({"A0": A}, s, activation="none", observations=s @ A)
+    assert out["matrix_cima"] > 0.25
+    assert out["whitened_cima"] == pytest.approx(0.0, abs=2e-3)
+    assert "whitened_cima" not in segment_mixing_properties({"A0": A}, s, activation="none")

@@ -178,7 +178,8 @@ def test_flat_adam_refuses_a_tensor_without_gradient():
         opt.step()
 
 
-def test_flat_adam_takes_a_state_dict_after_it_has_stepped():
+def test_flat_adam_takes_a_state_installed_after_it_has_stepped():
+    """As a resumed Stack installs it: torch Adam's per-tensor state, copied into ``state``."""
     params, targets = float32_start(3)
     ours = [p.clone().requires_grad_() for p in params]
     theirs = [p.clone().requires_grad_() for p in params]
@@ -188,7 +189,8 @@ def test_flat_adam_takes_a_state_dict_after_it_has_stepped():
             opt.zero_grad()
             quadratic_losses(ps, targets).sum().backward()
             opt.step()
-    flat.load_state_dict(ref.state_dict())
+    for a, b in zip(ours, theirs, strict=True):
+        flat.state[a] = {k: v.clone() for k, v in ref.state[b].items()}
     with torch.no_grad():
         for a, b in zip(ours, theirs, strict=True):
             a.copy_(b)

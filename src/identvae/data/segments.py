@@ -275,6 +275,21 @@ def segment_mixing_jacobian(s: np.ndarray, params: Params, activation: str = "xt
     return np.ascontiguousarray(jac)
 
 
+def whitening_map(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(shift [d], W [d, d]) such that (x - shift) W has zero mean and identity covariance: PCA
+    whitening of the observations x [N, d] (float64), W = V Λ^(-1/2) from the eigenvectors and
+    eigenvalues of their covariance. A singular covariance (a constant or duplicated column)
+    is refused, naming its eigenvalues."""
+    x = np.asarray(x, dtype=np.float64)
+    values, vectors = np.linalg.eigh(np.cov(x, rowvar=False))
+    if values.min() <= 1e-12 * max(values.max(), 1e-300):
+        raise ValueError(
+            "cannot whiten observations whose covariance is singular (eigenvalues "
+            f"{values.min():.3g} to {values.max():.3g}): a constant or duplicated column?"
+        )
+    return x.mean(0), vectors / np.sqrt(values)
+
+
 def sigmoid(x: np.ndarray) -> np.ndarray:
     """1 / (1 + exp(-x)) without overflow for large |x|."""
     return np.exp(-np.logaddexp(0.0, -x))

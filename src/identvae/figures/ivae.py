@@ -128,27 +128,34 @@ def plot_mcc_against(
     properties: Sequence[tuple[str, str]],
     models: Sequence[str],
     labels: Mapping[str, str],
+    notes: Mapping[tuple[str, str], str],
     title: str,
 ) -> Figure:
-    """One panel per (column, axis label) of ``properties``: each finished run's final MCC
-    against that property of its dataset, one colour per model (``labels`` name the series,
-    e.g. with their rank correlations)."""
+    """A grid of two panels a row, one per (column, title) of ``properties``: each finished
+    run's final MCC against that property of its dataset, one colour per model, and in each
+    panel one note per model (``notes[model, column]``, e.g. a rank correlation)."""
     apply_style()
+    rows = -(-len(properties) // 2)
     fig, axes = plt.subplots(
-        1, len(properties), figsize=(FIG_WIDTH, 3.0), layout="constrained", sharey=True,
+        rows, 2, figsize=(FIG_WIDTH, 2.4 * rows + 0.6), layout="constrained", sharey=True,
         squeeze=False,
     )  # fmt: skip
     colours = model_colours(models)
     runs = summary[summary["status"] == "ok"]
-    for ax, (column, xlabel) in zip(axes[0], properties, strict=True):
-        for model in models:
+    for ax, (column, name) in zip(axes.flat, properties, strict=False):
+        for i, model in enumerate(models):
             cell = runs[runs["model"] == model]
             ax.scatter(cell[column], cell["mcc"], color=colours[model], s=14, alpha=0.8,
                        label=labels[model])  # fmt: skip
-        ax.set_xlabel(xlabel)
+            ax.text(0.02, 0.04 + 0.09 * i, notes.get((model, column), ""), color=colours[model],
+                    transform=ax.transAxes, fontsize=7)  # fmt: skip
+        ax.set_title(name, fontsize=8)
         ax.set_ylim(0, 1.02)
-    axes[0][0].set_ylabel("final MCC")
-    _legend_below(fig, axes[0])
+    for ax in axes.flat[len(properties) :]:
+        ax.set_visible(False)
+    for row in axes:
+        row[0].set_ylabel("final MCC")
+    _legend_below(fig, axes.flat[: len(properties)])
     fig.suptitle(title)
     return fig
 

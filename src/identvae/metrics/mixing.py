@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from identvae.data.mixings import Params, mixing_function, mixing_jacobian
-from identvae.data.segments import mixing_matrices, segment_mixing_jacobian
+from identvae.data.segments import mixing_matrices, segment_mixing_jacobian, whitening_map
 from identvae.metrics.ima import global_cima, local_cima
 
 
@@ -38,7 +38,11 @@ def _evenly_spaced(rows: np.ndarray | torch.Tensor, max_points: int) -> np.ndarr
 
 
 def segment_mixing_properties(
-    params: Params, sources: np.ndarray, activation: str = "xtanh", max_points: int = 5000
+    params: Params,
+    sources: np.ndarray,
+    activation: str = "xtanh",
+    max_points: int = 5000,
+    observations: np.ndarray | None = None,
 ) -> dict[str, float]:
     """How hard an iVAE dataset's true mixing (``identvae.data.segments``) is, from its stored
     matrices: the x axes of the figure of the iVAE's MCC against each draw's mixing.
@@ -47,13 +51,20 @@ def segment_mixing_properties(
     (evenly spaced rows, at most ``max_points``). ``matrix_cima``: c_IMA of its first matrix
     (as the Jacobian of s -> s A0, i.e. A0 transposed). ``matrix_cond``: the first matrix's
     condition number; ``linear_cond``: that of the product of all its matrices (the mixing's
-    linear part: with one matrix repeated in three layers, about its condition number cubed)."""
+    linear part: with one matrix repeated in three layers, about its condition number cubed).
+    With ``observations`` (the dataset's x), also ``whitened_cima``: the C_IMA of the mixing
+    followed by the PCA whitening of x (``segments.whitening_map``), the mixing that a model
+    which sees whitened observations has to learn."""
     matrices = [np.asarray(A, dtype=np.float64) for A in mixing_matrices(params)]
     product = np.linalg.multi_dot(matrices) if len(matrices) > 1 else matrices[0]
     jac = segment_mixing_jacobian(_evenly_spaced(sources, max_points), params, activation)
-    return {
+    out = {
         "mixing_cima": float(global_cima(jac)),
         "matrix_cima": float(local_cima(matrices[0].T)),
         "matrix_cond": float(np.linalg.cond(matrices[0])),
         "linear_cond": float(np.linalg.cond(product)),
     }
+    if observations is not None:
+        _, white = whitening_map(observations)
+        out["whitened_cima"] = float(global_cima(white.T @ jac))
+    return out

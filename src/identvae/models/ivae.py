@@ -26,6 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from identvae.data.segments import whitening_map
 from identvae.models.ensemble import Params, init_mlp, mlp_forward, mlp_sizes
 
 PRIORS = ("conditional", "standard")
@@ -158,18 +159,8 @@ def whitening(observations: list[np.ndarray], whiten: list[bool]) -> Params:
     of the data, leaves the model identifiable while it equalises them."""
     shifts, matrices = [], []
     for x, on in zip(observations, whiten, strict=True):
-        x = np.asarray(x, dtype=np.float64)
-        d = x.shape[1]
-        shift, matrix = np.zeros(d), np.eye(d)
-        if on:
-            shift = x.mean(0)
-            values, vectors = np.linalg.eigh(np.cov(x, rowvar=False))
-            if values.min() <= 1e-12 * max(values.max(), 1e-300):
-                raise ValueError(
-                    "cannot whiten observations whose covariance is singular (eigenvalues "
-                    f"{values.min():.3g} to {values.max():.3g}): a constant or duplicated column?"
-                )
-            matrix = vectors / np.sqrt(values)
+        d = np.shape(x)[1]
+        shift, matrix = whitening_map(x) if on else (np.zeros(d), np.eye(d))
         shifts.append(shift[None])
         matrices.append(matrix)
     return {

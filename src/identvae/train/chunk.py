@@ -202,7 +202,9 @@ def _segment_data_metrics(spec: dict[str, Any], ds: Dataset) -> dict[str, Any]:
     its matrices' conditioning), and NonSENS's oracle tests on a pair dataset."""
     if ds.mixing_name in segments.MIXING_NAMES:
         activation = segments.segment_settings(ds.config)["activation"]
-        return segment_mixing_properties(ds.mixing_params, ds.sources, activation)
+        return segment_mixing_properties(
+            ds.mixing_params, ds.sources, activation, observations=ds.observations
+        )
     return _oracle_tests(spec, ds)
 
 

@@ -8,11 +8,31 @@ independent: a row's update reads only that row's gradient, moments, rate and lo
 from __future__ import annotations
 
 import math
+from collections import defaultdict
+from typing import Any
 
 import torch
 
 
-class FlatAdam(torch.optim.Optimizer):
+class ElementwiseOptimizer:
+    """What the training loop uses of ``torch.optim.Optimizer``: ``param_groups`` (one group),
+    ``state`` per tensor and ``zero_grad``, without that base class. Constructing a
+    ``torch.optim.Optimizer`` imports ``torch._dynamo`` the first time, about 2 s of every
+    training job (docs/performance.md), and these optimisers need none of its machinery."""
+
+    def __init__(self, params: list[torch.Tensor], defaults: dict[str, Any]):
+        self.param_groups = [{"params": list(params), **defaults}]
+        self.state: defaultdict[torch.Tensor, dict[str, Any]] = defaultdict(dict)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for p in self.param_groups[0]["params"]:
+            if set_to_none:
+                p.grad = None
+            elif p.grad is not None:
+                p.grad.zero_()
+
+
+class FlatAdam(ElementwiseOptimizer):
     """``torch.optim.Adam(foreach=True)`` (no weight decay, no amsgrad) at one learning rate, with
     the elements of all its tensors in one flat buffer, so that a step is eight operations
     however many tensors there are.
@@ -37,7 +57,7 @@ class FlatAdam(torch.optim.Optimizer):
     ):
         super().__init__(params, {"lr": lr, "betas": betas, "eps": eps})
         self.tensors = list(self.param_groups[0]["params"])
-        if len(self.param_groups) != 1 or not self.tensors:
+        if not self.tensors:
             raise ValueError("FlatAdam takes one non-empty list of tensors")
         kinds = {(p.dtype, p.device) for p in self.tensors}
         if len(kinds) != 1:
@@ -78,13 +98,6 @@ class FlatAdam(torch.optim.Optimizer):
             }
         self._views = [self.state[p]["exp_avg"] for p in self.tensors]
 
-    def zero_grad(self, set_to_none: bool = True) -> None:
-        for p in self.tensors:
-            if set_to_none:
-                p.grad = None
-            elif p.grad is not None:
-                p.grad.zero_()
-
     @torch.no_grad()
     def step(self, closure=None):  # noqa: ANN001 (torch's signature)
         if len(self._views) != len(self.tensors) or any(
@@ -111,7 +124,7 @@ class FlatAdam(torch.optim.Optimizer):
         return None
 
 
-class RowAdam(torch.optim.Optimizer):
+class RowAdam(ElementwiseOptimizer):
     """Adam (no weight decay, no amsgrad) with step size ``lr[r]`` for row r of every tensor.
 
     Equals ``torch.optim.Adam`` at an equal rate to float tolerance (the same update, written
@@ -206,7 +219,7 @@ class RowPlateau:
         return new_lr
 
 
-class RowSGD(torch.optim.Optimizer):
+class RowSGD(ElementwiseOptimizer):
     """SGD with momentum and L2 weight decay (``torch.optim.SGD``'s update: no dampening, not
     Nesterov) with step size ``lr[r]`` for row r of every tensor, a step decay and a first phase
     in which some tensors stay fixed: TCL's training (spec ivae.md section 3).

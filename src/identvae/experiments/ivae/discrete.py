@@ -37,6 +37,8 @@ def caption(data: ExperimentData, ctx: Context) -> str:
         f"MCC after each epoch on binary data: n = {ctx.n_sources} centred Gaussian sources, "
         f"{ctx.n_segments} segments of {ctx.segment_size} points, one linear mixing to "
         f"d = {ctx.obs_dim}, x ~ Bernoulli(sigmoid(s A)); Bernoulli decoders, linear networks. "
+        f"The authors' generator has no such data (their discrete script draws its own), so "
+        f"the claim is judged over all draws, not on an authors' dataset and fresh draws apart. "
         f"Final MCC: {finals}. {common.seeds_phrase(summary)} "
         f"{phrases.accounting(summary['status'], 'their curves stop where they diverged')} "
         f"{common.PROTOCOL}"

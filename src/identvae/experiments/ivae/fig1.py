@@ -44,11 +44,11 @@ def table(data: ExperimentData, ctx: Context) -> pd.DataFrame:
 
 
 def shown_runs(summary: pd.DataFrame) -> dict[str, str]:
-    """The run drawn for each of iVAE and VAE: the finished run of the lowest data seed, then
-    the lowest model seed (the same data for both)."""
+    """The run drawn for each of the iVAE, our protocol and the VAE: the finished run of the
+    lowest data seed, then the lowest model seed (the same data for all)."""
     ok = summary[summary["status"] == "ok"].sort_values(["data_seed", "model_seed", "run_id"])
     shown = {}
-    for model in ("ivae", "vae"):
+    for model in ("ivae", *common.OURS, "vae"):
         runs = ok[ok["model"] == model]
         if not runs.empty:
             shown[model] = runs.iloc[0]["run_id"]
