@@ -246,3 +246,23 @@ def test_floored_logsumexp_equals_torch_with_its_gradient(scale):
 def test_the_logsumexp_check_catches_a_floor_that_changes_the_sum(monkeypatch):
     monkeypatch.setattr(ivae, "LSE_FLOOR", -2.0)
     assert not matches_torch_logsumexp(torch.tensor([[0.0, -5.0, -5.0, -1.0]]))
+
+
+def test_pairwise_log_sum_exps_backward_written_out_is_the_gradient():
+    """The estimator's hand-written backward against finite differences (float64)."""
+    g = torch.Generator().manual_seed(3)
+    z, mean = (torch.randn(2, 6, 3, generator=g, dtype=torch.float64) for _ in range(2))
+    logvar = 0.5 * torch.randn(2, 6, 3, generator=g, dtype=torch.float64)
+    inputs = tuple(t.requires_grad_() for t in (z, mean, logvar))
+    assert torch.autograd.gradcheck(ivae._PairwiseLogSumExps.apply, inputs)
+
+
+def test_the_check_prior_per_segment_equals_the_prior_of_each_point():
+    for prior_mean in ("learned", "zero"):
+        cfg, params, _, labels, _ = case(prior_mean=prior_mean)
+        by_point = ivae.prior(cfg, params, ivae.one_hot(cfg, labels))
+        by_segment = ivae.prior_of_labels(cfg, params, labels)
+        for a, b in zip(by_point, by_segment, strict=True):
+            assert torch.allclose(a.expand_as(b), b, atol=1e-6)
+    cfg, params, _, labels, _ = case(prior="standard")
+    assert all(torch.all(t == 0) for t in ivae.prior_of_labels(cfg, params, labels))

@@ -185,7 +185,8 @@ def plot_elbo_mcc(panels: Sequence[tuple[str, pd.DataFrame]], title: str) -> Fig
                 label=f"{layers} layers, lr {lr:g}",
             )
         ax.set_xlabel("final ELBO per point minus its dataset's best")
-        ax.set_title(name, fontsize=7, wrap=True)
+        ax.set_title(name, fontsize=7)
+        ax.set_ylim(0, 1.02)
     axes[0][0].set_ylabel("MCC")
     _legend_below(fig, axes[0])
     fig.suptitle(title)

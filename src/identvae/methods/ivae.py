@@ -130,8 +130,7 @@ class IVAEMethod:
         for start in range(0, part.size, self.check_chunk):
             stop = start + self.check_chunk
             rows = part.rows(data, start, stop)
-            u = ivae.one_hot(self.model, rows.labels)
-            p_mean, p_logvar = ivae.prior(self.model, params, u)
+            p_mean, p_logvar = ivae.prior_of_labels(self.model, params, rows.labels)
             log_px = ivae.log_likelihood(
                 self.model,
                 ivae.observe(params, rows.x.float()),

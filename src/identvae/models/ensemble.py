@@ -71,7 +71,7 @@ def activate(x: torch.Tensor, activation: str, slope: float = 0.2) -> torch.Tens
     if activation == "lrelu":
         return F.leaky_relu(x, slope)
     if activation == "xtanh":
-        return torch.tanh(x) + slope * x
+        return torch.add(torch.tanh(x), x, alpha=slope)  # one pass fewer than tanh + slope * x
     if activation == "none":
         return x
     raise ValueError(f"unknown activation {activation!r}; known: {ACTIVATIONS}")

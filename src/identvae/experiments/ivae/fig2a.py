@@ -176,7 +176,7 @@ CLAIMS = (
             "iVAE.fig2a.ours",
             EXPERIMENT,
             "Beyond the paper: our protocol for the iVAE (the official weights on whitened "
-            "observations, decoder variance 0.3) recovers the sources.",
+            "observations, decoder variance 0.2) recovers the sources.",
             "not in the paper",
             lambda data, ctx: common.median_of(data.summary, common.OURS[0]),
             None,

@@ -56,9 +56,18 @@ def relative_elbo(summary: pd.DataFrame) -> pd.DataFrame:
     return summary.assign(elbo_gap=elbo - elbo.groupby(summary["data_seed"]).transform("max"))
 
 
+def panel_title(name: str, summary: pd.DataFrame) -> str:
+    per_seed = list(correlations(summary).values())
+    if len(per_seed) == 1:
+        rho, p, n = per_seed[0]
+        return f"{name}\nρ = {rho:.2f} (p = {phrases.format_p(p)}, {n} runs)"
+    listed = ", ".join(f"{rho:.2f}" for rho, _, _ in per_seed)
+    return f"{name}\nρ within each draw: {listed}"
+
+
 def figure(data: ExperimentData, ctx: Context) -> Figure:
     panels = [
-        (f"{draws.name}: {correlation_phrase(rows)}", relative_elbo(rows))
+        (panel_title(draws.name, rows), relative_elbo(rows))
         for draws, rows in common.by_draws(data.summary)
     ]
     return plot_elbo_mcc(panels, TITLE)
