@@ -13,9 +13,9 @@ def ivae_data() -> dict:
     return {f"seed={s}": generate_segments(SEGMENTS, s) for s in (1, 2)}
 
 
-def ivae_method(prior: str = "conditional") -> IVAEMethod:
+def ivae_method(prior: str = "conditional", check_points: int | None = None) -> IVAEMethod:
     model = IVAEConfig(obs_dim=2, latent_dim=2, n_segments=5, prior=prior, hidden=16)
-    return IVAEMethod(model, dataset_size=200, lr_patience=0)
+    return IVAEMethod(model, dataset_size=200, lr_patience=0, check_points=check_points)
 
 
 def weights(a, b, c, d) -> dict[str, float]:

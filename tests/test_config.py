@@ -126,7 +126,7 @@ def _ivae(mutate):
         (lambda e: e["model"].update(latent_dim=4), "ivae_fig2a.model.latent_dim"),
         (lambda e: e["data"].update(obs_dim=3), "ivae_fig2a.data.n_sources"),
         (lambda e: e["model"].update(decoder="bernoulli"), "ivae_fig2a.model.decoder"),
-        (lambda e: e.update(train={"batch_size": 20000}), "ivae_fig2a.train.batch_size"),
+        (lambda e: e.update(train={"batch_size": 50000}), "ivae_fig2a.train.batch_size"),
         (lambda e: e["data"].update(source="file"), "ivae_fig2a.data.path"),
         (lambda e: e["sweep"].update(model=["ivea"]), "ivea"),
     ],

@@ -81,6 +81,13 @@ CASES = {
     "toy": toy_case,
     # per-run weights, learning rates and plateau schedules; the last check is the reported one
     "ivae": lambda _: (ivae_method(), IVAE_TRAIN, ivae_runs(), ivae_data()),
+    # checks over training on a subsample, the reported one again on every point
+    "ivae-subsampled-checks": lambda _: (
+        ivae_method(check_points=60),
+        IVAE_TRAIN,
+        ivae_runs(),
+        ivae_data(),
+    ),
     # SGD with a head-only phase and a step decay; FastICA and the pair tests in the checks
     "tcl": lambda _: (tcl_method(), IVAE_TRAIN, tcl_runs(), ivae_data()),
 }

@@ -11,7 +11,7 @@ from ivae_cases import IVAE_TRAIN, ivae_data, ivae_method, weights
 from torch.distributions import Normal, kl_divergence
 
 from identvae.methods.base import Part
-from identvae.methods.ivae import DECODER_VARIANCE
+from identvae.methods.ivae import DECODER_VARIANCE, IVAEMethod
 from identvae.models import ivae
 from identvae.models.ivae import IVAEConfig
 from identvae.train.ensemble import RunSpec, train_ensemble
@@ -266,3 +266,30 @@ def test_the_check_prior_per_segment_equals_the_prior_of_each_point():
             assert torch.allclose(a.expand_as(b), b, atol=1e-6)
     cfg, params, _, labels, _ = case(prior="standard")
     assert all(torch.all(t == 0) for t in ivae.prior_of_labels(cfg, params, labels))
+
+
+def test_checks_over_training_read_a_subsample_and_the_reported_one_every_point():
+    """With check_points, a check reads that many evenly spaced points; the reported check's
+    metrics come again from every point (the same metrics the method computes on the full
+    part, from the same evaluation generator state)."""
+    data = ivae_data()["seed=1"]
+    method = IVAEMethod(ivae_method().model, dataset_size=200, check_points=50)
+    params = ivae.init_ivae(method.model, [torch.Generator().manual_seed(0)])
+    x = torch.as_tensor(data.observations)[None]
+    part = Part(x, torch.as_tensor(data.sources)[None], torch.as_tensor(data.labels)[None])
+    which = torch.zeros(1, dtype=torch.long)
+
+    def gens():
+        return [torch.Generator().manual_seed(5)]
+
+    keep = torch.linspace(0, part.size - 1, 50).round().long()
+    sub = Part(part.x[:, keep], part.sources[:, keep], part.labels[:, keep])
+    assert method.evaluate(params, part, which, {}, gens()) == method.metrics(
+        params, sub, which, {}, gens()
+    )
+    full = method.metrics(params, part, which, {}, gens())
+    assert method.selected_check_metrics(params, part, which, {}, gens()) == full
+    assert full != method.metrics(params, sub, which, {}, gens())
+    plain = ivae_method()  # without check_points: every check reads every point, nothing again
+    assert plain.evaluate(params, part, which, {}, gens()) == full
+    assert plain.selected_check_metrics(params, part, which, {}, gens()) == [{}]

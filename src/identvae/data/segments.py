@@ -1,4 +1,5 @@
-"""Segment-modulated data of the iVAE paper (spec ivae.md sections 2, 5 and 9), and user data files.
+"""Segment-modulated data of the iVAE paper (docs/papers/ivae.md sections 2, 5 and 9), and user data
+files.
 
 Sources are nonstationary: the data are M contiguous segments of L points, and within segment k
 the sources are ``s = sigma[k] * eps + m[k]`` with independent unit-variance noise ``eps``. The
@@ -8,9 +9,9 @@ quantile of the condition numbers of such random matrices), row-vector conventio
 ``X = act(act(S A0) A1) A2``.
 
 **The authors' datasets.** ``generate_segments`` draws in the order of the official iVAE code
-(spec section 9): one legacy NumPy stream ``RandomState(seed)``, sources before the mixing, the
-sources, matrices and observations in float32, so a data seed gives the authors' own dataset bit
-for bit (tested against their seed-1 file). Where the official code has no such option
+(docs/papers/ivae.md section 9): one legacy NumPy stream ``RandomState(seed)``, sources before the
+mixing, the sources, matrices and observations in float32, so a data seed gives the authors' own
+dataset bit for bit (tested against their seed-1 file). Where the official code has no such option
 (staircase thresholds, Bernoulli draws) the draw order is ours and documented where it is made.
 
 Everything here is NumPy (no torch): ``check_user_file`` runs when the workflow is parsed, so
@@ -96,8 +97,8 @@ def condition_threshold(
     staircase: bool = False,
 ) -> float:
     """The ``quantile``-th percentile of the condition numbers of ``draws`` random matrices
-    [n_in, n_out] (``random_unit_column_matrices``, staircase ones with ``staircase``): the
-    paper's "well conditioned" bar, estimated as the official code does (spec section 9, step 4).
+    [n_in, n_out] (``random_unit_column_matrices``, staircase ones with ``staircase``): the paper's
+    "well conditioned" bar, estimated as the official code does (docs/papers/ivae.md section 9).
 
     A staircase threshold comes from staircase draws (the official code used unconstrained
     ones): their condition numbers have another distribution, and for n_in = 2 < n_out every
@@ -204,7 +205,7 @@ def draw_segment_mixing(
     obs_dim], each well conditioned against a threshold estimated for its shape just before it
     (``condition_threshold``), and "condition_thresholds" [n_layers], the threshold each met.
 
-    Draw order (the official code's, spec section 9 steps 4-5): ``repeat_matrix`` (the
+    Draw order (the official code's): ``repeat_matrix`` (the
     official dataset class's setting): the threshold of A0's shape, then A0; with n_sources
     < obs_dim and more than one layer also a square threshold and one square matrix B; A0 is
     then used in every layer (square case), or A0 first and B in every later layer. Without
@@ -275,18 +276,26 @@ def segment_mixing_jacobian(s: np.ndarray, params: Params, activation: str = "xt
     return np.ascontiguousarray(jac)
 
 
-def whitening_map(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def whitening_map(x: np.ndarray, components: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(shift [d], W [d, d]) such that (x - shift) W has zero mean and identity covariance: PCA
     whitening of the observations x [N, d] (float64), W = V Λ^(-1/2) from the eigenvectors and
-    eigenvalues of their covariance. A singular covariance (a constant or duplicated column)
+    eigenvalues of their covariance.
+
+    ``components`` (the number of sources n, when n < d): only the n largest principal
+    directions get unit variance; each smaller one is divided by the n-th largest standard
+    deviation, so keeps its variance below 1 instead of being blown up. With n sources the data
+    vary along n directions; the others carry only the mixing's curvature, which full whitening
+    would make as large as the sources. A singular covariance (a constant or duplicated column)
     is refused, naming its eigenvalues."""
     x = np.asarray(x, dtype=np.float64)
-    values, vectors = np.linalg.eigh(np.cov(x, rowvar=False))
+    values, vectors = np.linalg.eigh(np.cov(x, rowvar=False))  # ascending
     if values.min() <= 1e-12 * max(values.max(), 1e-300):
         raise ValueError(
             "cannot whiten observations whose covariance is singular (eigenvalues "
             f"{values.min():.3g} to {values.max():.3g}): a constant or duplicated column?"
         )
+    if components is not None and components < len(values):
+        values = np.maximum(values, values[-components])
     return x.mean(0), vectors / np.sqrt(values)
 
 
@@ -334,7 +343,7 @@ def draw_segment_sources(
     are drawn as usual for every component (the spec keeps the variance modulation), so with
     stds up to 3 neighbouring steps of source 0 overlap.
 
-    Draw order (the official code's, spec section 9 steps 1-3): stds, the means (uncentred:
+    Draw order (the official code's): stds, the means (uncentred:
     ``uniform(-5, 5, (M, n))``; staircase: ``permutation(M)``, then uncentred
     ``uniform(-1, 1, (M, n - 1))``), then eps ``[N, n]`` cast to float32; each segment's rows
     are scaled by its stds and shifted by its means in float64 and rounded back to float32, as
@@ -434,11 +443,11 @@ def segment_settings(config: dict[str, Any]) -> dict[str, Any]:
 
 def generate_segments(config: dict[str, Any], seed: int) -> Dataset:
     """A segment-modulated dataset (``segment_settings`` lists the keys), drawn in the official
-    code's order from ``RandomState(seed)`` (spec section 9): sources (``draw_segment_sources``),
-    then the mixing (``draw_segment_mixing``), applied in float32, then observation noise. So
-    the default settings with M = 40, L = 1000, n = d = 5 and seed 1 give the authors' own Fig. 2a
-    dataset bit for bit, and every setting changes the whole draw (the mixing of a seed differs
-    between segment counts, as in the official code).
+    code's order from ``RandomState(seed)`` (docs/papers/ivae.md section 9): sources
+    (``draw_segment_sources``), then the mixing (``draw_segment_mixing``), applied in float32, then
+    observation noise. So the default settings with M = 40, L = 1000, n = d = 5 and seed 1 give the
+    authors' own Fig. 2a dataset bit for bit, and every setting changes the whole draw (the mixing
+    of a seed differs between segment counts, as in the official code).
 
     observation "continuous": x = mixing(s), plus ``obs_noise_std * randn`` added last (float32).
     "bernoulli" (the discrete supplement, one linear layer): the noise goes into the logits (the

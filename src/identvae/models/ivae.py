@@ -8,7 +8,7 @@ log-variance are separate MLPs; the decoder is an MLP mean with a fixed Gaussian
 Bernoulli logits for binary observations.
 
 The loss is the official code's weighted decomposition with minibatch-weighted sampling (MWS),
-spec section 3, with per-run weights (a, b, c, d)::
+docs/papers/ivae.md section 3, with per-run weights (a, b, c, d)::
 
     -mean_j[ a log p(x|z) - b (log q(z|x,u) - log q̂(z)) - c (log q̂(z) - Σ_i log q̂(z_i))
              - d (Σ_i log q̂(z_i) - log p(z|u)) ]
@@ -160,12 +160,15 @@ def log_likelihood(
 WHITEN_SHIFT, WHITEN_MATRIX = "whiten.shift", "whiten.matrix"
 
 
-def whitening(observations: list[np.ndarray], whiten: list[bool]) -> Params:
+def whitening(
+    observations: list[np.ndarray], whiten: list[bool], components: int | None = None
+) -> Params:
     """Per run, the affine map x -> (x - shift) W its model sees instead of x: with ``whiten``,
-    PCA whitening of that run's training observations [N, d] (shift the mean, W = V Λ^(-1/2)
-    from the eigendecomposition of their covariance, so the result has identity covariance),
-    else the identity. ``WHITEN_SHIFT`` [R, 1, d], ``WHITEN_MATRIX`` [R, d, d], float32, from
-    float64 arithmetic.
+    PCA whitening of that run's training observations [N, d]
+    (:func:`identvae.data.segments.whitening_map`: unit variance along the ``components``
+    largest principal directions, the smaller ones divided by the same scale), else the
+    identity. ``WHITEN_SHIFT`` [R, 1, d], ``WHITEN_MATRIX`` [R, d, d], float32, from float64
+    arithmetic.
 
     Why: the mixings drawn by the paper's generator stretch some directions of x far more
     than others (their linear part has condition numbers of 4-30 over seeds); a fixed
@@ -174,7 +177,7 @@ def whitening(observations: list[np.ndarray], whiten: list[bool]) -> Params:
     shifts, matrices = [], []
     for x, on in zip(observations, whiten, strict=True):
         d = np.shape(x)[1]
-        shift, matrix = whitening_map(x) if on else (np.zeros(d), np.eye(d))
+        shift, matrix = whitening_map(x, components) if on else (np.zeros(d), np.eye(d))
         shifts.append(shift[None])
         matrices.append(matrix)
     return {

@@ -127,6 +127,7 @@ def ivae_method(spec: dict[str, Any], loaded: dict[str, Dataset]) -> IVAEMethod:
         lr_factor=train["lr_factor"],
         lr_patience=train["lr_patience"],
         pair_tests=PairTests.from_settings(spec.get("nonsens")),
+        check_points=train.get("check_points"),  # no schema default: unset means every point
     )
 
 

@@ -30,13 +30,14 @@ BASELINES = ("vae", "beta_vae", "beta_tcvae")
 #: official weights on PCA-whitened observations with decoder variance 0.2 (the schema's
 #: models; benchmarks/ivae_protocols.py measured it against the paper's protocol).
 OURS = ("ivae_whitened",)
-#: The metric protocol (spec section 4), said once in every caption.
+#: The metric protocol (docs/papers/ivae.md section 4), said once in every caption.
 PROTOCOL = (
     "MCC: |Pearson| correlations between the true sources and one posterior sample per point "
     "on the full training set (the iVAE protocol: no held-out split), matched by the Hungarian "
     "algorithm, after the last epoch."
 )
-#: How TCL's MCC is measured (spec sections 3 and 4), said in every caption that shows it.
+#: How TCL's MCC is measured (docs/papers/ivae.md sections 3 and 4), said in every caption that
+#: shows it.
 TCL_PROTOCOL = (
     "TCL: SGD on the segment-classification cross-entropy (the head alone first), then "
     "scikit-learn's FastICA on its features; its MCC is against the squared sources, the better "
@@ -47,14 +48,14 @@ CLEAR_GAP = 0.1
 
 #: The data seed of the authors' own datasets: the segment generator draws in the official
 #: code's order (``identvae.data.segments``), so data seed 1 of a setting is the dataset the
-#: official code draws for it, and at the Fig. 2a setting the one it ships (spec ivae.md
+#: official code draws for it, and at the Fig. 2a setting the one it ships (docs/papers/ivae.md
 #: sections 9 and 10). Every other data seed is a fresh draw of the same generator.
 AUTHORS_SEED = 1
 #: What the official code gives when run as published on its own Fig. 2a dataset (spec
 #: section 10, measured on the CPU): the number our iVAE is compared with there.
 OFFICIAL_FIG2A = (
     "the authors' own code, run as published on this dataset, ends at iVAE MCC 0.92 over 10 "
-    "model seeds (never above 0.95; spec ivae.md section 10)"
+    "model seeds (never above 0.95; docs/papers/ivae.md section 10)"
 )
 
 
@@ -236,11 +237,27 @@ class SegmentData:
     segment_size: int
     n_sources: int
     obs_dim: int
+    check_points: int | None = None  # the curves' fixed subsample (None: every point)
+
+    def curves_phrase(self) -> str:
+        """How the curves were measured, when not on every point."""
+        if self.check_points is None or self.check_points >= self.n_segments * self.segment_size:
+            return ""
+        return (
+            f"The curves read a fixed subsample of {self.check_points} evenly spaced points; "
+            "the final values, every point."
+        )
 
 
 def segment_data(settings: dict) -> SegmentData:
     data = settings["data"]
-    return SegmentData(data["n_segments"], data["segment_size"], data["n_sources"], data["obs_dim"])
+    return SegmentData(
+        data["n_segments"],
+        data["segment_size"],
+        data["n_sources"],
+        data["obs_dim"],
+        settings.get("train", {}).get("check_points"),
+    )
 
 
 def finals_phrase(summary: pd.DataFrame) -> str:

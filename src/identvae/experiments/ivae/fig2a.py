@@ -59,7 +59,7 @@ def caption(data: ExperimentData, ctx: Context) -> str:
         f"right fresh draws of the same generator. Final MCC {finals}. For comparison, "
         f"{common.OFFICIAL_FIG2A}. {common.seeds_phrase(summary)} "
         f"{phrases.accounting(summary['status'], 'their curves stop where they diverged')} "
-        f"{common.PROTOCOL}"
+        f"{common.PROTOCOL} {ctx.curves_phrase()}"
     )
     return phrases.experiment_caption(EXPERIMENT, registry.get(EXPERIMENT).spec_section, text)
 
@@ -169,7 +169,7 @@ CLAIMS = (
             common.BASELINES,
         ),
         "the authors' own code on this dataset: the VAE family ends between 0.57 and 0.76, one "
-        "VAE run in seven diverged (spec ivae.md section 10)",
+        "VAE run in seven diverged (docs/papers/ivae.md section 10)",
     ),
     *common.claims_on_draws(
         Claim(
