@@ -1,4 +1,5 @@
-"""β-VAE ↔ decoder precision (spec E6, from the paper's discussion): the β-VAE objective with
+"""β-VAE ↔ decoder precision (docs/papers/embrace-the-gap.md, E6, from the paper's discussion): the
+β-VAE objective with
 decoder precision γ² equals β times the plain VAE objective with precision γ²/β, plus a constant
 that no parameter changes. Same gradients up to the factor β, hence the same optima; and Adam,
 invariant to a constant scale of the loss, follows (almost exactly) the same path."""

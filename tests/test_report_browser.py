@@ -14,30 +14,12 @@ import pytest
 from helpers import ROOT, run_snakemake
 
 from identvae.experiments import registry
+from identvae.report.screenshot import CHROMIUM_ARGS, chromium_path
 
 pytestmark = pytest.mark.workflow
 
 SMOKE_PRESET = ROOT / "config/presets/smoke.yaml"
-#: no network on the test machines: without the background-networking flags Chromium keeps
-#: trying to reach its services and logs refused connections
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 SCREENSHOT = "report-screenshot.png"
-
-
-def chromium_path() -> str | None:
-    for candidate in (os.environ.get("IDENTVAE_CHROMIUM"), "chromium", "chromium-browser"):
-        if candidate and (found := shutil.which(candidate)):
-            return found
-    return None
 
 
 @pytest.fixture(scope="module")

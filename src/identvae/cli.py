@@ -80,6 +80,26 @@ def cmd_experiments(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_snapshot(args: argparse.Namespace) -> int:
+    from identvae.report.snapshot import write_snapshot
+
+    path = write_snapshot(args.results_dir, args.out, args.command)
+    print(f"wrote {path}")
+    return 0
+
+
+def cmd_screenshot(args: argparse.Namespace) -> int:
+    from identvae.report.screenshot import screenshot
+
+    try:
+        path = screenshot(args.page, args.out)
+    except (FileNotFoundError, RuntimeError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    print(f"wrote {path}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="identvae", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -105,6 +125,24 @@ def main(argv: list[str] | None = None) -> int:
         "experiments", help="every registered experiment: paper, spec section, figures"
     )
     experiments.set_defaults(func=cmd_experiments)
+    snapshot = sub.add_parser(
+        "snapshot",
+        help="a finished run's scorecard under a provenance header, for docs/scorecard.md",
+    )
+    snapshot.add_argument("results_dir", help="e.g. results")
+    snapshot.add_argument("--out", default="docs/scorecard.md", help="default: docs/scorecard.md")
+    snapshot.add_argument(
+        "--command",
+        default="snakemake --cores all",
+        help="the command that made the run, as the header should name it",
+    )
+    snapshot.set_defaults(func=cmd_snapshot)
+    shot = sub.add_parser(
+        "screenshot", help="the top of the report in headless Chromium, as a PNG (the README's)"
+    )
+    shot.add_argument("page", nargs="?", default="results/report/index.html")
+    shot.add_argument("--out", default="docs/report.png", help="default: docs/report.png")
+    shot.set_defaults(func=cmd_screenshot)
     args = parser.parse_args(argv)
     try:
         return args.func(args)

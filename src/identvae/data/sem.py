@@ -1,4 +1,5 @@
-"""Nonstationary nonlinear SEM data for the NonSENS stand-in of Fig. 4 (spec ivae.md section 8).
+"""Nonstationary nonlinear SEM data for the NonSENS stand-in of Fig. 4 (docs/papers/ivae.md section
+8).
 
 NonSENS: in an SEM ``x_j = f_j(pa_j, n_j)`` whose disturbances n are modulated by a segment
 index, the reduced form ``x = f(n)`` is a nonlinear ICA model with sources n. This module gives

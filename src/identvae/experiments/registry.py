@@ -18,8 +18,9 @@ PAPERS: dict[str, str] = {
     "etg": "Embrace the Gap: VAEs Perform Independent Mechanism Analysis (NeurIPS 2022)",
     "ivae": "Variational Autoencoders and Nonlinear ICA: A Unifying Framework (AISTATS 2020)",
 }
-#: The spec file of each paper, relative to the shared folder beside the repository.
-SPECS: dict[str, str] = {"etg": "spec/embrace-the-gap.md", "ivae": "spec/ivae.md"}
+#: Where the project's docs describe each paper's experiments (the sections that an
+#: experiment's ``spec_section`` names), relative to the repository.
+SPECS: dict[str, str] = {"etg": "docs/papers/embrace-the-gap.md", "ivae": "docs/papers/ivae.md"}
 INPUT_KINDS = ("summary", "histories", "latents")
 #: The training methods (identvae.train.chunk.METHOD_PLUGINS builds each from a chunk spec).
 METHODS = ("etg_vae", "ivae", "tcl")

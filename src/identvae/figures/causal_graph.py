@@ -1,4 +1,5 @@
-"""Estimated causal graphs side by side (the iVAE paper's Fig. 4 stand-in, spec section 8).
+"""Estimated causal graphs side by side (the iVAE paper's Fig. 4 stand-in, docs/papers/ivae.md
+section 8).
 
 Every panel draws the same nodes at the same places (on a circle, in the given order, clockwise
 from the top), so graphs from different methods compare at a glance. An edge's colour says whether

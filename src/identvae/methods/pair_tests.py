@@ -1,4 +1,4 @@
-"""NonSENS's bivariate independence tests at the end of a pair fit (spec ivae.md section 8).
+"""NonSENS's bivariate independence tests at the end of a pair fit (docs/papers/ivae.md section 8).
 
 A NonSENS fit is one run of nonlinear ICA (the iVAE or TCL) on two observed variables with the
 segment label as u; its recovered disturbances n̂ are tested against the two observed variables

@@ -1,6 +1,6 @@
 """Time-contrastive learning as a training method (see ``identvae.methods.base``).
 
-Model: ``identvae.models.tcl``. Training (spec ivae.md section 3): SGD with momentum 0.9 and
+Model: ``identvae.models.tcl``. Training (docs/papers/ivae.md section 3): SGD with momentum 0.9 and
 weight decay 1e-4 at lr 0.01, decayed by 0.1 every ``decay_steps`` steps (50 000 in the paper);
 the classification head is trained alone for the first ``head_steps`` steps, then everything.
 The schedule is counted in steps inside the optimiser (``RowSGD``), so there is no per-epoch

@@ -1,18 +1,17 @@
 """E4, the ELBO gap: how far the best mean-field ELBO of a *fixed* decoder (the true mixing f) lies
 below the log-likelihood, against the theory's limit, the IMA contrast.
 
-The encoder is trained by the ensemble trainer with the decoder fixed to f. An amortised MLP
-cannot invert f to the accuracy that large γ² asks for: a mean error δ costs γ²/2 ‖J_f δ‖² nats,
-so an encoder reconstruction MSE of 3e-4 (what a 30-unit encoder reaches on the triangular MLP)
-already costs ~50 nats at γ² = 1e5, and the amortised gap grows linearly in γ² instead of
-tending to C_IMA. ``ELBO*`` is the optimum over *per-sample* Gaussians (spec: "amortised MLP, or
-free per-sample Gaussian parameters"), so :func:`refine_mean_field` takes the trained encoder's
-q(z|x) as the starting point and optimises each point's (μ, log σ) by damped Newton steps on the
-ELBO, its expectation taken by Gauss-Hermite quadrature (deterministic, exact for a linear
-decoder). The ELBO of the refined q is then estimated by Monte Carlo with fresh samples, so it is
-an unbiased estimate of a valid lower bound: refinement can only move it towards ELBO*. The
-amortised encoder's own ELBO is reported alongside (``*_amortised``).
-"""
+The encoder is trained by the ensemble trainer with the decoder fixed to f. An amortised MLP cannot
+invert f to the accuracy that large γ² asks for: a mean error δ costs γ²/2 ‖J_f δ‖² nats, so an
+encoder reconstruction MSE of 3e-4 (what a 30-unit encoder reaches on the triangular MLP) already
+costs ~50 nats at γ² = 1e5, and the amortised gap grows linearly in γ² instead of tending to C_IMA.
+``ELBO*`` is the optimum over *per-sample* Gaussians (docs/papers/embrace-the-gap.md, E4: "amortised
+MLP, or free per-sample Gaussian parameters"), so :func:`refine_mean_field` takes the trained
+encoder's q(z|x) as the starting point and optimises each point's (μ, log σ) by damped Newton steps
+on the ELBO, its expectation taken by Gauss-Hermite quadrature (deterministic, exact for a linear
+decoder). The ELBO of the refined q is then estimated by Monte Carlo with fresh samples, so it is an
+unbiased estimate of a valid lower bound: refinement can only move it towards ELBO*. The amortised
+encoder's own ELBO is reported alongside (``*_amortised``)."""
 
 from __future__ import annotations
 

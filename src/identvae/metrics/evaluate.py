@@ -1,9 +1,9 @@
 """Every metric of one validation check, for all runs of an ensemble at once.
 
-Definitions follow spec section 2 (Metrics): batch and full MCC (Pearson and Spearman), batch-mean
--Jacobian and local c_IMA of the learned decoder, and the self-consistency diagnostics. Metrics
-too costly for every check (E4's ELBO gap, when the decoder is fixed to the true mixing) come from
-:func:`selected_check_metrics`, once per run at its selected check."""
+Definitions follow docs/papers/embrace-the-gap.md section 2: batch and full MCC (Pearson and
+Spearman), batch-mean -Jacobian and local c_IMA of the learned decoder, and the self-consistency
+diagnostics. Metrics too costly for every check (E4's ELBO gap, when the decoder is fixed to the
+true mixing) come from :func:`selected_check_metrics`, once per run at its selected check."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""HSIC independence test and the NonSENS bivariate orientation rule (spec section 8).
+"""HSIC independence test and the NonSENS bivariate orientation rule (docs/papers/ivae.md section
+8).
 
 NonSENS orients an edge between two observed variables from the four independence tests
 ``x_i ⟂ n̂_k`` between the variables and the disturbances recovered by nonlinear ICA. The test is

@@ -1,5 +1,6 @@
 """Time-contrastive learning (TCL, Hyvärinen & Morioka 2016) as an ensemble of R runs: the
-baseline of the iVAE paper's Fig. 3 and its NonSENS causal discovery (spec ivae.md section 3).
+baseline of the iVAE paper's Fig. 3 and its NonSENS causal discovery (docs/papers/ivae.md section
+3).
 
 Observations are PCA-whitened with each run's own training data (fixed parameters), then a
 feature MLP: hidden layers of maxout units (``pieces`` linear pieces each, the maximum taken),
@@ -30,7 +31,7 @@ class TCLConfig:
     obs_dim: int
     n_features: int
     n_segments: int
-    hidden: tuple[int, ...]  # widths of the maxout layers (the spec: 2d, 2d)
+    hidden: tuple[int, ...]  # widths of the maxout layers (the paper's: 2d, 2d)
     pieces: int = 2
 
     def __post_init__(self) -> None:

@@ -222,7 +222,7 @@ class RowPlateau:
 class RowSGD(ElementwiseOptimizer):
     """SGD with momentum and L2 weight decay (``torch.optim.SGD``'s update: no dampening, not
     Nesterov) with step size ``lr[r]`` for row r of every tensor, a step decay and a first phase
-    in which some tensors stay fixed: TCL's training (spec ivae.md section 3).
+    in which some tensors stay fixed: TCL's training (docs/papers/ivae.md section 3).
 
     - ``frozen``: per tensor, whether it is held fixed for the first ``frozen_steps`` steps (TCL
       trains its classification head alone first, then everything). A fixed tensor is not

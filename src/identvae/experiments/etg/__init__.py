@@ -1,1 +1,1 @@
-"""The experiments of "Embrace the Gap" (spec: ../shared/spec/embrace-the-gap.md)."""
+"""The experiments of "Embrace the Gap" (docs/papers/embrace-the-gap.md)."""

@@ -2,19 +2,19 @@
 :mod:`identvae.experiments.etg.gap_triangular` (IMA-violating) and
 :mod:`identvae.experiments.etg.gap_ima` (IMA class).
 
-Setting (spec E4): the decoder is fixed to the true mixing f of the run's dataset
-(``model.decoder: true_mixing``) and only the encoder is trained, by the ensemble trainer, per
-γ² on a half-decade grid × model seeds, Gaussian sources and prior. At the selected check each run
-records (see :mod:`identvae.metrics.elbo_gap`): ``gap_logp`` = E[log p − ELBO*], ``gap_lima`` =
+Setting (docs/papers/embrace-the-gap.md, E4): the decoder is fixed to the true mixing f of the run's
+dataset (``model.decoder: true_mixing``) and only the encoder is trained, by the ensemble trainer,
+per γ² on a half-decade grid × model seeds, Gaussian sources and prior. At the selected check each
+run records (see :mod:`identvae.metrics.elbo_gap`): ``gap_logp`` = E[log p − ELBO*], ``gap_lima`` =
 E[L_IMA − ELBO*], ``gap_is`` = E[log p_γ − ELBO*] (importance-sampled finite-γ likelihood),
-``cima_mixing`` = C_IMA of f, and ``gap_logp_amortised`` (the trained encoder's own q, no
-per-point refinement). The theory: ``gap_logp`` → C_IMA and ``gap_lima`` → 0 as γ → ∞; for an
-IMA-class mixing C_IMA = 0, so the gap itself vanishes.
+``cima_mixing`` = C_IMA of f, and ``gap_logp_amortised`` (the trained encoder's own q, no per-point
+refinement). The theory: ``gap_logp`` → C_IMA and ``gap_lima`` → 0 as γ → ∞; for an IMA-class mixing
+C_IMA = 0, so the gap itself vanishes.
 
-**Choice** (spec: "amortised MLP, or free per-sample Gaussian parameters"): ELBO* is the ELBO of
-per-sample Gaussians optimised from the trained encoder's output (the amortised encoder alone
-falls short by ≈ γ²/2 · its reconstruction error, which grows without bound with γ²); the
-amortised gap is kept in the table."""
+**Choice** (docs/papers/embrace-the-gap.md, E4: "amortised MLP, or free per-sample Gaussian
+parameters"): ELBO* is the ELBO of per-sample Gaussians optimised from the trained encoder's output
+(the amortised encoder alone falls short by ≈ γ²/2 · its reconstruction error, which grows without
+bound with γ²); the amortised gap is kept in the table."""
 
 from __future__ import annotations
 

@@ -1,11 +1,11 @@
 """E3 (etg_mlp_self_consistency): self-consistency of a VAE on an MLP mixing with orthogonal
 weights, Gaussian sources and a Gaussian prior, swept over γ² × model seeds.
 
-The paper's claims (spec section 1.1 and E3): the posterior variances fall as σ_k² ∝ γ⁻² (slope −1
-on log-log axes, matching 1 / (1 + γ² ‖J_k‖²)); the error of decoding the posterior mean,
-‖f(μ(x)) − x‖², falls steadily with γ²; and the MLE decoder precision γ²_MLE = 1 / MSE of the
-decoded mean tracks γ². This module gives the summary table (one row per γ²), the two figures
-with their captions, and the claims, each with the thresholds it is judged by.
+The paper's claims (docs/papers/embrace-the-gap.md, section 1 and E3): the posterior variances fall
+as σ_k² ∝ γ⁻² (slope −1 on log-log axes, matching 1 / (1 + γ² ‖J_k‖²)); the error of decoding the
+posterior mean, ‖f(μ(x)) − x‖², falls steadily with γ²; and the MLE decoder precision γ²_MLE = 1 /
+MSE of the decoded mean tracks γ². This module gives the summary table (one row per γ²), the two
+figures with their captions, and the claims, each with the thresholds it is judged by.
 
 All statistics use runs with status "ok" only; the others are counted (``failed``), never
 dropped, and metrics are those at the validation check with the lowest validation neg-ELBO."""

@@ -8,10 +8,11 @@ log-spaced bins; the drop claim compares the lowest and the highest fifth of the
 c_IMA (quantile bins), because the drawn maps are sparse at large c_IMA and a log-spaced end bin
 can hold two runs.
 
-**Choice** (spec E2): the paper's x axis is the c_IMA of L alone (``linear_cima``, constant over
-space); the global C_IMA of the whole composite mixing (``mixing_cima``) is recorded as well and
-becomes the x axis with ``plot: {cima_axis: mixing}`` in the experiment's config block. Table,
-figure, caption and claims all use the chosen axis (:attr:`Context.column`)."""
+**Choice** (docs/papers/embrace-the-gap.md, E2): the paper's x axis is the c_IMA of L alone
+(``linear_cima``, constant over space); the global C_IMA of the whole composite mixing
+(``mixing_cima``) is recorded as well and becomes the x axis with ``plot: {cima_axis: mixing}`` in
+the experiment's config block. Table, figure, caption and claims all use the chosen axis
+(:attr:`Context.column`)."""
 
 from __future__ import annotations
 

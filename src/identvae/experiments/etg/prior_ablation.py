@@ -1,12 +1,12 @@
 """E6 prior ablation (etg_prior_ablation): batch MCC per VAE prior × latent dimension.
 
-Möbius-mixed uniform sources (a conformal mixing, in the IMA class), γ² = 1e5, lr 1e-4; the
-VAE's prior (uniform, Laplace, Gaussian) and the dimension (n_sources = latent_dim) are swept;
-the priors of one dimension train as one ensemble. The spec asks for a table of MCC and states
-no number, so its claim row is *reported*, not judged. The caption states what the theory
-(spec §1) leads one to expect, without grading it: it needs only a factorised prior, since a
-mismatched prior can be absorbed by an elementwise reparametrisation, which keeps the decoder's
-Jacobian columns orthogonal."""
+Möbius-mixed uniform sources (a conformal mixing, in the IMA class), γ² = 1e5, lr 1e-4; the VAE's
+prior (uniform, Laplace, Gaussian) and the dimension (n_sources = latent_dim) are swept; the priors
+of one dimension train as one ensemble. The spec asks for a table of MCC and states no number, so
+its claim row is *reported*, not judged. The caption states what the theory
+(docs/papers/embrace-the-gap.md section 1) leads one to expect, without grading it: it needs only a
+factorised prior, since a mismatched prior can be absorbed by an elementwise reparametrisation,
+which keeps the decoder's Jacobian columns orthogonal."""
 
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ TABLE_COLUMNS = [
 #: What the theory leads one to expect (stated in the caption, not judged: the paper gives the
 #: table only).
 EXPECTATION = (
-    "The paper reports these MCCs as a table, without a claim. The theory (spec §1) needs only "
+    "The paper reports these MCCs as a table, without a claim. The theory needs only "
     "a factorised prior, since a mismatched prior can be absorbed by an elementwise "
     "reparametrisation that keeps the decoder's Jacobian columns orthogonal, so one would "
     "expect the sources to be recovered whichever prior is used; this is stated here, not "

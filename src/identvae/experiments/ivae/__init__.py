@@ -1,1 +1,1 @@
-"""The experiments of the iVAE paper (spec: ../shared/spec/ivae.md); none yet."""
+"""The experiments of the iVAE paper (docs/papers/ivae.md)."""

@@ -2,7 +2,7 @@
 segments M grows.
 
 The Fig. 2a data (n = d = 5, centred Gaussian sources whose variances move between segments, an
-xtanh MLP mixing) with M ∈ {10, 20, 30, 40, 50} segments. TCL (spec section 3) is the
+xtanh MLP mixing) with M ∈ {10, 20, 30, 40, 50} segments. TCL (docs/papers/ivae.md section 3) is the
 nonlinear-ICA method the iVAE generalises; its MCC is measured against the squared sources.
 The paper: the iVAE slightly outperforms TCL."""
 

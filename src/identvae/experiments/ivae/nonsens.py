@@ -1,5 +1,6 @@
 """Fig. 4 stand-in (ivae_nonsens): causal discovery with NonSENS, nonlinear ICA by the iVAE and
-by TCL, on the simulated six-region "hippo6" SEM whose true graph is known (spec section 8).
+by TCL, on the simulated six-region "hippo6" SEM whose true graph is known (docs/papers/ivae.md
+section 8).
 
 Every pair of observed variables is one fit of each method (the segment label as u); at the end
 of a fit its recovered disturbances n̂ are tested against the two variables (four HSIC tests at
