@@ -24,11 +24,11 @@ def plot_segment_scatter(
     """One 2-D scatter per panel (title, points [N, 2]), each point coloured by its segment."""
     apply_style()
     fig, axes = plt.subplots(
-        1, len(panels), figsize=(FIG_WIDTH, FIG_WIDTH / len(panels) + 0.6), layout="constrained"
+        1, len(panels), figsize=(FIG_WIDTH, FIG_WIDTH / len(panels) + 0.9), layout="constrained"
     )
     for ax, (name, points) in zip(np.atleast_1d(axes), panels, strict=True):
         ax.scatter(points[:, 0], points[:, 1], c=labels, cmap="tab10", s=2, alpha=0.5, linewidths=0)
-        ax.set_title(name, fontsize=8)
+        ax.set_title(name, fontsize=7)
         ax.set_xticks([])
         ax.set_yticks([])
         ax.grid(False)

@@ -69,7 +69,7 @@ def figure(data: ExperimentData, ctx: Context) -> Figure:
         ("observations", arrays[f"data/{data_id}/observations"][keep]),
     ]
     panels += [
-        (f"{common.label(m)} (MCC {mcc_of(data.summary, run):.2f})", arrays[f"{run}/sample"][keep])
+        (f"{common.label(m)}\n(MCC {mcc_of(data.summary, run):.2f})", arrays[f"{run}/sample"][keep])
         for m, run in shown.items()
     ]
     return plot_segment_scatter(panels, labels[keep], TITLE)
