@@ -7,6 +7,10 @@ interleaved rounds (the machine is noisy); a method's per-step time is its media
 rounds, and its fastest round is shown too.
 
     python benchmarks/conv_stacking.py --runs 10 --batch 64 --resolution 32 --steps 20
+                                       [--cpu-variants]
+
+``--cpu-variants`` adds the plain models under bfloat16 autocast (where the CPU has no bfloat16
+instructions it runs, slowly, in emulation) and in the channels_last memory format.
 """
 
 from __future__ import annotations
@@ -82,20 +86,35 @@ def plain_model(res: int) -> tuple[nn.Module, nn.Module]:
     return nn.Sequential(*enc), nn.Sequential(*dec)
 
 
-def plain_step(res: int, runs: int, batch: int, x: torch.Tensor):
+def plain_step(
+    res: int,
+    runs: int,
+    batch: int,
+    x: torch.Tensor,
+    bf16: bool = False,
+    channels_last: bool = False,
+):
+    """R plain models stepped one by one; optionally under bfloat16 autocast (the loss in
+    float32) and with weights and images in the channels_last memory format."""
     torch.manual_seed(0)
     models = [plain_model(res) for _ in range(runs)]
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    for enc, dec in models:
+        enc.to(memory_format=fmt)
+        dec.to(memory_format=fmt)
     opts = [
         torch.optim.Adam(list(e.parameters()) + list(d.parameters()), lr=1e-4) for e, d in models
     ]
-    images = [x[r].view(batch, 3, res, res) for r in range(runs)]
+    images = [x[r].view(batch, 3, res, res).contiguous(memory_format=fmt) for r in range(runs)]
 
     def step() -> None:
         for r, ((enc, dec), opt) in enumerate(zip(models, opts, strict=True)):
-            h = enc(images[r])
-            mu, logvar = h[:, :LATENTS], h[:, LATENTS:]
-            z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
-            loss = loss_of(x[r], mu, logvar, dec(z)).mean()
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                h = enc(images[r])
+                mu, logvar = h[:, :LATENTS].float(), h[:, LATENTS:].float()
+                z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+                x_hat = dec(z)
+            loss = loss_of(x[r], mu, logvar, x_hat.float()).mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -114,6 +133,11 @@ def main() -> None:
     )
     ap.add_argument("--warmup", type=int, default=1, help="untimed steps per method first")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument(
+        "--cpu-variants",
+        action="store_true",
+        help="also the plain models under bfloat16 autocast and in channels_last",
+    )
     args = ap.parse_args()
     check_resolution(args.resolution)
     torch.set_num_threads(args.threads)
@@ -126,6 +150,10 @@ def main() -> None:
         "ensemble, loop over runs": ensemble_step("loop", res, runs, batch, x),
         f"plain nn.Module x {runs}": plain_step(res, runs, batch, x),
     }
+    if args.cpu_variants:
+        steps["plain, bf16 autocast"] = plain_step(res, runs, batch, x, bf16=True)
+        steps["plain, channels_last"] = plain_step(res, runs, batch, x, channels_last=True)
+        steps["plain, both"] = plain_step(res, runs, batch, x, bf16=True, channels_last=True)
     for step in steps.values():
         for _ in range(args.warmup):
             step()
