@@ -317,3 +317,56 @@ def test_jacobian_chunked_equals_unchunked():
             )
     with pytest.raises(ValueError, match="chunk"):
         conv_decoder_jacobian(params, "dec", RES, z, chunk=0)
+
+
+# --- a few training steps on another stacking or device ---------------------------------------
+
+
+def sgd_steps(device: str, stacking: str, steps: int = 4) -> tuple[list[float], dict]:
+    """Plain SGD steps of two stacked conv VAEs (squared error + KL to N(0, I)) from the same
+    weights, images and reparameterisation noise: the per-step losses and the final weights, on
+    the CPU. SGD, not Adam: Adam's update has the same size for any tiny gradient, so rounding
+    differences in near-zero gradients would become whole steps."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(2, 8, 3 * RES * RES, generator=g).to(device)
+    noise = torch.randn(steps, 2, 8, N_LAT, generator=g).to(device)
+    params = {k: v.to(device).requires_grad_() for k, v in models([0, 1]).items()}
+    optimiser = torch.optim.SGD(list(params.values()), lr=1e-3)
+    losses = []
+    for eps in noise:
+        h = conv_encode(params, "enc", RES, x, stacking)
+        mu, logvar = h[..., :N_LAT], h[..., N_LAT:]
+        x_hat = conv_decode(params, "dec", RES, mu + torch.exp(0.5 * logvar) * eps, stacking)
+        kl = 0.5 * (mu**2 + logvar.exp() - logvar - 1).sum(-1)
+        loss = (((x - x_hat) ** 2).sum(-1) + kl).mean(-1).sum()
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        losses.append(loss.item())
+    return losses, {k: v.detach().cpu() for k, v in params.items()}
+
+
+def assert_same_training(a: tuple[list[float], dict], b: tuple[list[float], dict]) -> None:
+    (losses_a, params_a), (losses_b, params_b) = a, b
+    assert losses_a[-1] < losses_a[0]  # the steps train
+    torch.testing.assert_close(losses_b, losses_a, rtol=1e-4, atol=0)
+    for k in params_a:
+        torch.testing.assert_close(params_b[k], params_a[k], rtol=1e-4, atol=1e-5, msg=k)
+
+
+def test_training_steps_agree_across_stackings():
+    reference = sgd_steps("cpu", "loop")
+    for stacking in ("grouped", "vmap"):
+        assert_same_training(reference, sgd_steps("cpu", stacking))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_training_steps_on_cuda_match_the_cpu():
+    """The GPU path (auto stacking: grouped convolutions) trains as the CPU does, with TF32 off
+    so that CUDA computes in full float32."""
+    flags = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    try:
+        assert_same_training(sgd_steps("cpu", AUTO), sgd_steps("cuda", AUTO))
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = flags
