@@ -44,6 +44,27 @@ rule latents:
         "../scripts/latents.py"
 
 
+rule pictures:
+    """Images, reconstructions and a latent traversal of every finished run of an image model,
+    for the figures that declare the input (what the model learned)."""
+    input:
+        chunk_manifests,
+    output:
+        "results/{exp}/pictures.npz",
+    log:
+        "results/{exp}/logs/pictures.log",
+    benchmark:
+        "results/{exp}/benchmarks/pictures.tsv"
+    localrule: True
+    conda:
+        ENV
+    params:
+        runs_dir=lambda wildcards: f"results/{wildcards.exp}/runs",
+        run_ids=run_ids,
+    script:
+        "../scripts/pictures.py"
+
+
 rule figure:
     """A figure as PDF and PNG, its caption, and its provenance record: the functions that drew
     it, its inputs with their hashes, the settings and the code version."""

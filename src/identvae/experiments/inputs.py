@@ -15,12 +15,13 @@ from identvae.io import ArtifactError
 @dataclass
 class ExperimentData:
     """An experiment's tables: ``summary`` (one row per run), ``histories`` (one row per run and
-    check; None unless declared), ``latents`` (the path of the latents file; None unless
-    declared) and ``others`` (other experiments' summaries, by experiment name)."""
+    check; None unless declared), ``latents`` and ``pictures`` (the paths of those files; None
+    unless declared) and ``others`` (other experiments' summaries, by experiment name)."""
 
     summary: pd.DataFrame
     histories: pd.DataFrame | None = None
     latents: Path | None = None
+    pictures: Path | None = None
     others: dict[str, pd.DataFrame] = field(default_factory=dict)
 
     @classmethod
@@ -38,6 +39,7 @@ class ExperimentData:
             summary=_read_csv(paths["summary"]),
             histories=_read_csv(paths["histories"]) if "histories" in paths else None,
             latents=Path(paths["latents"]) if "latents" in paths else None,
+            pictures=Path(paths["pictures"]) if "pictures" in paths else None,
             others=others,
         )
 

@@ -7,7 +7,8 @@ config block, a module in ``experiments/<paper>/`` and one :class:`Experiment` e
 
 A figure declares what it reads (:data:`INPUT_KINDS`): ``summary`` (one row per run),
 ``histories`` (one row per run and check, for curves over training), ``latents`` (per-run
-latents, where the experiment writes them), or another experiment's summary as
+latents, where the experiment writes them), ``pictures`` (images, reconstructions and latent
+traversals of an image model's runs), or another experiment's summary as
 ``summary:<experiment>``."""
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ PAPERS: dict[str, str] = {
 #: Where the project's docs describe each paper's experiments (the sections that an
 #: experiment's ``spec_section`` names), relative to the repository.
 SPECS: dict[str, str] = {"etg": "docs/papers/embrace-the-gap.md", "ivae": "docs/papers/ivae.md"}
-INPUT_KINDS = ("summary", "histories", "latents")
+INPUT_KINDS = ("summary", "histories", "latents", "pictures")
+#: Inputs only figures read (made from the runs' weights; tables and claims never need them).
+FIGURE_ONLY = ("latents", "pictures")
 #: The training methods (identvae.train.chunk.METHOD_PLUGINS builds each from a chunk spec).
 METHODS = ("etg_vae", "ivae", "tcl")
 
@@ -146,6 +149,18 @@ EXPERIMENTS: dict[str, Experiment] = {
                     inputs=("summary", "histories"),
                 ),
                 FigureEntry("etg_sprites_gamma", draw="figure_gamma", caption="caption_gamma"),
+                FigureEntry(
+                    "etg_sprites_reconstructions",
+                    draw="figure_reconstructions",
+                    caption="caption_reconstructions",
+                    inputs=("summary", "pictures"),
+                ),
+                FigureEntry(
+                    "etg_sprites_traversal",
+                    draw="figure_traversal",
+                    caption="caption_traversal",
+                    inputs=("summary", "pictures"),
+                ),
             ),
         ),
         Experiment(
@@ -310,13 +325,14 @@ def figure_input_paths(figure: str) -> dict[str, str]:
 
 def experiment_input_paths(experiment: str) -> dict[str, str]:
     """The files an experiment's table and claims read: its summary, and the histories and other
-    summaries its figures declare (not latents), keyed like :func:`figure_input_paths`."""
+    summaries its figures declare (not latents or pictures), keyed like
+    :func:`figure_input_paths`."""
     paths = {"summary": artifact_path(experiment, "summary")}
     for entry in get(experiment).figures:
         paths |= {
             key: path
             for key, path in figure_input_paths(entry.name).items()
-            if key != input_key("latents")
+            if key not in map(input_key, FIGURE_ONLY)
         }
     return paths
 
@@ -327,6 +343,12 @@ def input_key(kind: str) -> str:
 
 
 def artifact_path(experiment: str, kind: str) -> str:
-    """Where the workflow writes an experiment's ``summary``, ``histories`` or ``latents``."""
-    files = {"summary": "summary.csv", "histories": "histories.csv", "latents": "latents.npz"}
+    """Where the workflow writes an experiment's ``summary``, ``histories``, ``latents`` or
+    ``pictures``."""
+    files = {
+        "summary": "summary.csv",
+        "histories": "histories.csv",
+        "latents": "latents.npz",
+        "pictures": "pictures.npz",
+    }
     return f"results/{experiment}/{files[kind]}"

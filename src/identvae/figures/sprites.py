@@ -65,3 +65,46 @@ def plot_over_training(
     if title:
         fig.suptitle(title)
     return fig
+
+
+def _as_rgb(image: np.ndarray) -> np.ndarray:
+    """[C, H, W] in [0, 1] -> [H, W, C] for imshow."""
+    return np.clip(np.moveaxis(image, 0, -1), 0.0, 1.0)
+
+
+def _image_grid(rows: Sequence[tuple[str, np.ndarray]], title: str | None) -> Figure:
+    """One row of images per (label, images [k, C, H, W]), the label left of the row."""
+    apply_style()
+    columns = max(len(images) for _, images in rows)
+    fig, axes = plt.subplots(
+        len(rows),
+        columns,
+        figsize=(FIG_WIDTH, 0.45 + len(rows) * (FIG_WIDTH - 1.0) / columns),  # square cells
+        squeeze=False,
+        layout="constrained",
+    )
+    for (label, images), row in zip(rows, axes, strict=True):
+        for ax, image in zip(row, images, strict=False):
+            ax.imshow(_as_rgb(image), interpolation="nearest")
+        for ax in row:
+            ax.set_xticks([])
+            ax.set_yticks([])
+            for spine in ax.spines.values():
+                spine.set_visible(False)
+        row[0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=7)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def plot_reconstructions(
+    images: np.ndarray, reconstructions: Sequence[tuple[str, np.ndarray]], title: str | None
+) -> Figure:
+    """The images [k, C, H, W] in the first row, then one row of reconstructions per
+    (label, [k, C, H, W])."""
+    return _image_grid([("images", images), *reconstructions], title)
+
+
+def plot_traversal(traversal: np.ndarray, labels: Sequence[str], title: str | None) -> Figure:
+    """A latent traversal [n, steps, C, H, W]: row i sweeps latent i (labelled ``labels[i]``)."""
+    return _image_grid(list(zip(labels, traversal, strict=True)), title)

@@ -199,6 +199,41 @@ class EtgVAE:
             "sample": vae.to_latent(self.model, sample).cpu().numpy(),
         }
 
+    @torch.no_grad()
+    def pictures(
+        self, params: Params, part: Part, data: torch.Tensor, shown: int, steps: int
+    ) -> dict[str, np.ndarray]:
+        """What an image model learned, for one run ([1, ...] parameters): its first ``shown``
+        images [k, C, H, W], their reconstructions (the decoded posterior means, clipped to
+        [0, 1]), and a traversal [n, steps, C, H, W]: latent i swept over ``steps`` values from
+        the 2nd to the 98th percentile of its posterior means over the part, the others held at
+        the first image's posterior mean. Images only (uint8 observations)."""
+        x = part.rows(data).x
+        if x.dtype != torch.uint8:
+            raise ValueError("pictures need image observations (uint8 [R, N, C, H, W])")
+        shape = x.shape[2:]
+        chunks = [
+            vae.encode(self.model, params, vae.as_input(x[:, i : i + 1024]).float())[0]
+            for i in range(0, x.shape[1], 1024)
+        ]
+        means = vae.to_latent(self.model, torch.cat(chunks, 1))[0]  # [N, n]
+        images = vae.as_input(x[:, :shown]).float()
+        recon = vae.decode(self.model, params, means[None, :shown]).clamp(0.0, 1.0)
+        quantiles = torch.tensor([0.02, 0.98], dtype=means.dtype, device=means.device)
+        low, high = torch.quantile(means, quantiles, dim=0)
+        grid = low + (high - low) * torch.linspace(0.0, 1.0, steps, device=means.device)[:, None]
+        n = means.shape[1]
+        z = means[0].expand(n, steps, n).clone()  # [latent swept, step, n]
+        for i in range(n):
+            z[i, :, i] = grid[:, i]
+        traversal = vae.decode(self.model, params, z.reshape(1, n * steps, n)).clamp(0.0, 1.0)
+        return {
+            "images": images[0].reshape(shown, *shape).cpu().numpy(),
+            "reconstructions": recon[0].reshape(shown, *shape).cpu().numpy(),
+            "traversal": traversal[0].reshape(n, steps, *shape).cpu().numpy(),
+            "traversal_values": grid.T.cpu().numpy(),
+        }
+
     def make_optimizer(
         self, tensors: list[torch.Tensor], lr: torch.Tensor
     ) -> torch.optim.Optimizer:

@@ -23,7 +23,7 @@ from identvae.claims import Claim, Condition, Measured, NoData, Runs, Threshold
 from identvae.experiments import registry
 from identvae.experiments.inputs import ExperimentData
 from identvae.figures.gamma_sweep import plot_gamma_sweep
-from identvae.figures.sprites import plot_over_training
+from identvae.figures.sprites import plot_over_training, plot_reconstructions, plot_traversal
 
 EXPERIMENT = "etg_sprites"
 TITLE = "E5: Sprites images, conv VAE with learned Beta prior"
@@ -133,6 +133,40 @@ def figure_gamma(data: ExperimentData, ctx: Context) -> Figure:
     return plot_gamma_sweep(data.summary, chance_mcc=ctx.chance_mcc, title=TITLE)
 
 
+def _shown_runs(data: ExperimentData) -> dict[float, str]:
+    """The run drawn per γ²: its finished run of the lowest model seed."""
+    ok = ok_runs(data.summary).sort_values("model_seed")
+    return {float(g): str(cell["run_id"].iloc[0]) for g, cell in ok.groupby("gamma2")}
+
+
+def _pictures(data: ExperimentData) -> np.lib.npyio.NpzFile:
+    if data.pictures is None:
+        raise ValueError(f"{EXPERIMENT}: the pictures figures need the pictures input")
+    return np.load(data.pictures)
+
+
+def figure_reconstructions(data: ExperimentData, ctx: Context) -> Figure:
+    shown = _shown_runs(data)
+    with _pictures(data) as pictures:
+        images = pictures[f"{next(iter(shown.values()))}/images"]
+        rows = [
+            (f"γ² = {g:g}\n(paper {ctx.paper(g):g})", pictures[f"{run}/reconstructions"])
+            for g, run in sorted(shown.items())
+        ]
+    return plot_reconstructions(images, rows, f"{TITLE}: reconstructions")
+
+
+def figure_traversal(data: ExperimentData, ctx: Context) -> Figure:
+    run = _shown_runs(data).get(ctx.headline)
+    if run is None:
+        raise ValueError(f"{EXPERIMENT}: no finished run at the headline γ² {ctx.headline:g}")
+    with _pictures(data) as pictures:
+        traversal = pictures[f"{run}/traversal"]
+        values = pictures[f"{run}/traversal_values"]
+    labels = [f"z{i + 1}\n{v[0]:.2f}→{v[-1]:.2f}" for i, v in enumerate(values)]
+    return plot_traversal(traversal, labels, f"{TITLE}: latent traversal at γ² = {ctx.headline:g}")
+
+
 def _setting_phrase(data: ExperimentData, ctx: Context) -> str:
     summary = data.summary
     scale = (
@@ -166,6 +200,36 @@ def caption_gamma(data: ExperimentData, ctx: Context) -> str:
         f"{_setting_phrase(data, ctx)} Batch MCC (left axis) and log10 batch c_IMA of the "
         "decoder (right axis) at each run's selected check against γ²; dots are runs, bars "
         f"medians. {accounting} {phrases.chance_phrase(ctx.chance_mcc)} {phrases.METRICS_AT}"
+    )
+    return phrases.experiment_caption(EXPERIMENT, registry.get(EXPERIMENT).spec_section, text)
+
+
+def _pictures_phrase(data: ExperimentData) -> str:
+    shown = _shown_runs(data)
+    seeds = data.summary.set_index("run_id").loc[list(shown.values()), "model_seed"]
+    return (
+        f"Each γ²'s run of the lowest finished model seed ({', '.join(map(str, seeds))}), with "
+        "the weights of its selected check. "
+        f"{phrases.accounting(data.summary['status'], 'they are not drawn')}"
+    )
+
+
+def caption_reconstructions(data: ExperimentData, ctx: Context) -> str:
+    text = (
+        f"{_setting_phrase(data, ctx)} First row: the first training images; then, per γ², "
+        "their reconstructions (the decoder at the posterior mean, clipped to [0, 1]). "
+        f"{_pictures_phrase(data)}"
+    )
+    return phrases.experiment_caption(EXPERIMENT, registry.get(EXPERIMENT).spec_section, text)
+
+
+def caption_traversal(data: ExperimentData, ctx: Context) -> str:
+    text = (
+        f"{_setting_phrase(data, ctx)} The headline γ²'s run: row i decodes latent i swept "
+        "evenly from the 2nd to the 98th percentile of its posterior means over the training "
+        "images (the range on the left), the other latents held at the first image's posterior "
+        "mean; a latent that took one factor (x, y, scale or hue) moves only that factor. "
+        f"{_pictures_phrase(data)}"
     )
     return phrases.experiment_caption(EXPERIMENT, registry.get(EXPERIMENT).spec_section, text)
 
