@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 
 from identvae.data import datasets
 from identvae.io import ArtifactError, atomic_path, read_json
+from identvae.methods.base import Method, Part
 from identvae.train.chunk import method
 from identvae.train.data import stack_part
 from identvae.train.ensemble import run_generators
@@ -30,9 +30,9 @@ class LoadedRun:
 
     config: dict
     dataset: datasets.Dataset
-    method: Any
+    method: Method
     params: dict[str, torch.Tensor]
-    part: Any
+    part: Part
     generator: torch.Generator
 
     @property
