@@ -191,3 +191,16 @@ def test_the_mlp_vae_config_is_unchanged_by_the_conv_network_so_old_checkpoints_
     assert "network" not in mlp and "resolution" not in mlp
     conv = EtgVAE(sprites_model(), 64, gap).config()["model"]
     assert (conv["network"], conv["resolution"]) == ("conv", 16)
+
+
+def test_the_pictures_show_one_dataset_and_each_gammas_lowest_finished_seed():
+    summary = pd.DataFrame(
+        {
+            "run_id": ["a", "b", "c", "d", "e"],
+            "gamma2": [4.0, 4.0, 4.0, 400.0, 400.0],
+            "model_seed": [1, 2, 1, 1, 2],
+            "data_seed": [2, 1, 1, 1, 1],
+            "status": ["ok", "ok", "diverged", "ok", "ok"],
+        }
+    )
+    assert sprites._shown_runs(ExperimentData(summary)) == {4.0: "b", 400.0: "d"}

@@ -134,8 +134,10 @@ def figure_gamma(data: ExperimentData, ctx: Context) -> Figure:
 
 
 def _shown_runs(data: ExperimentData) -> dict[float, str]:
-    """The run drawn per γ²: its finished run of the lowest model seed."""
-    ok = ok_runs(data.summary).sort_values("model_seed")
+    """The run drawn per γ²: its finished run of the lowest model seed on the lowest data seed
+    (one dataset, so that every row shows the same images)."""
+    ok = ok_runs(data.summary)
+    ok = ok[ok["data_seed"] == ok["data_seed"].min()].sort_values("model_seed")
     return {float(g): str(cell["run_id"].iloc[0]) for g, cell in ok.groupby("gamma2")}
 
 
@@ -208,7 +210,8 @@ def _pictures_phrase(data: ExperimentData) -> str:
     shown = _shown_runs(data)
     seeds = data.summary.set_index("run_id").loc[list(shown.values()), "model_seed"]
     return (
-        f"Each γ²'s run of the lowest finished model seed ({', '.join(map(str, seeds))}), with "
+        f"Each γ²'s run of the lowest finished model seed ({', '.join(map(str, seeds))}) on "
+        "the lowest data seed, with "
         "the weights of its selected check. "
         f"{phrases.accounting(data.summary['status'], 'they are not drawn')}"
     )
