@@ -21,7 +21,7 @@ benchmark files into OUTDIR/results/tables/compute_cost.csv (and .md).
            (default: benchmarks/out/workflow_time/<preset>-<UTC timestamp>)
 
 options:
-  --only EXP   build only experiment EXP's figure and table (repeatable; claims are skipped),
+  --only EXP   build only experiment EXP's figures and table (repeatable; claims are skipped),
                e.g. --only etg_moebius_gamma for the E1 sweep alone
   -n           dry run: print snakemake's plan (in a throwaway directory), measure nothing
   -h, --help   this text
@@ -102,7 +102,14 @@ OUTDIR="$(cd "$OUTDIR" && pwd)"
 
 TARGETS=()
 for exp in "${ONLY[@]+"${ONLY[@]}"}"; do
-    TARGETS+=("results/figures/$exp.pdf" "results/figures/$exp.png" "results/tables/$exp.csv")
+    # every figure the experiment draws (E5 has four), by the registry's names
+    figures="$("$PYTHON" -c 'import sys; from identvae.experiments import registry
+print(" ".join(registry.FIGURES[registry.get(sys.argv[1]).name]))' "$exp")" \
+        || die "--only: unknown experiment $exp"
+    for fig in $figures; do
+        TARGETS+=("results/figures/$fig.pdf" "results/figures/$fig.png")
+    done
+    TARGETS+=("results/tables/$exp.csv")
 done
 
 # Run from the repository root (Snakemake reads profiles/default beside the Snakefile); --directory
