@@ -76,6 +76,9 @@ class ToyAutoencoder:
     def after_check(self, metrics, settings):
         return settings
 
+    def training_settings(self, settings, epoch):
+        return settings
+
     def selected_check_metrics(self, params, part, data, settings, generators):
         return [{"enc_norm": float(params["enc"][r].norm())} for r in range(len(generators))]
 

@@ -2,6 +2,7 @@
 known answers (each claim both reproduced and not)."""
 
 import copy
+import dataclasses
 
 import numpy as np
 import pandas as pd
@@ -79,6 +80,26 @@ def test_gamma2_is_rescaled_to_keep_gamma2_times_pixels():
     ctx = sprites.context(settings)
     assert ctx.headline == 4.0  # the quick sweep 0.4, 4, 400 at 32 x 32
     assert ctx.paper(400.0) == pytest.approx(100.0)
+
+
+def test_the_warmup_is_in_the_context_captions_figure_and_claim_detail_only_when_set():
+    settings = checked(quick_config())[E5]
+    warm = sprites.context(settings)
+    assert (warm.warmup_epochs, warm.warmup_start) == (15, 0.01)  # the quick preset's
+    cfg = quick_config()
+    cfg["experiments"][E5]["train"]["kl_warmup"] = {"epochs": 0}  # the paper preset's switch
+    assert sprites.context(checked(cfg)[E5]).warmup_epochs is None
+    warm, off = dataclasses.replace(CTX, warmup_epochs=15, warmup_start=0.01), CTX
+    data = PAPER_LIKE
+    assert "KL warm-up" in sprites.caption_training(data, warm)
+    assert "KL warm-up" not in sprites.caption_training(data, off)
+    legend = [t.get_text() for t in sprites.figure_training(data, warm).legends[0].get_texts()]
+    assert "KL warm-up (epochs 1–15)" in legend
+    legend = [t.get_text() for t in sprites.figure_training(data, off).legends[0].get_texts()]
+    assert not any("warm-up" in text for text in legend)
+    warm_claim = judge(sprites.CLAIMS[0], data, warm).detail
+    assert "KL warm-up over epochs 1–15" in warm_claim
+    assert "warm-up" not in judge(sprites.CLAIMS[0], data, off).detail
 
 
 # --- claims on made-up runs ------------------------------------------------------------------

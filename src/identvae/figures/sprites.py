@@ -30,10 +30,11 @@ def plot_over_training(
     labels: Mapping[float, str],
     chance_mcc: float | None = None,
     title: str | None = None,
+    warmup_epochs: int | None = None,
 ) -> Figure:
     """Left: batch MCC (mean ± std over the finished runs of each γ²) per check; right: the
     median log10 batch c_IMA of the decoder per check. Every γ² in ``histories`` is drawn, in
-    the legend as ``labels[γ²]``."""
+    the legend as ``labels[γ²]``; with ``warmup_epochs``, the KL warm-up is shaded on both."""
     apply_style()
     fig, (left, right) = plt.subplots(1, 2, figsize=(FIG_WIDTH, 3.1), layout="constrained")
     ok = histories[histories["status"] == "ok"]
@@ -53,6 +54,10 @@ def plot_over_training(
         cima = runs.assign(log_cima=safe_log10(runs["cima_batch"].to_numpy(float)))
         cima = cima.groupby("epoch")["log_cima"].median().reset_index()
         right.plot(cima["epoch"], cima["log_cima"], **style)
+    if warmup_epochs:
+        for ax in (left, right):
+            ax.axvspan(0, warmup_epochs, color="0.9", zorder=0, lw=0)
+        left.axvspan(0, 0, color="0.9", label=f"KL warm-up (epochs 1–{warmup_epochs})")
     if chance_mcc is not None and np.isfinite(chance_mcc):
         left.axhline(chance_mcc, color=COLORS["chance"], ls="--", lw=1.0, label="chance")
     left.set_ylim(0.0, 1.02)

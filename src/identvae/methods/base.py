@@ -116,6 +116,11 @@ class Method(Protocol):
         """The per-run settings for the epochs after a check (e.g. an MLE reset of gamma2)."""
         ...
 
+    def training_settings(self, settings: Settings, epoch: int) -> Settings:
+        """The per-run settings the minibatch steps of ``epoch`` (1-based) train with, e.g. a
+        KL weight warming up; checks and selection always use ``settings`` themselves."""
+        ...
+
     def selected_check_metrics(
         self,
         params: Params,

@@ -40,6 +40,7 @@ class EtgVAE:
     check_points: int | None = None  # a check reads the first this many validation points
     gradients: str = "manual"  # "manual" (vae_grad, where it covers the model) | "autograd"
     lr_plateau: tuple[float, int] | None = None  # (factor, patience): a per-run schedule
+    kl_warmup: tuple[int, float] | None = None  # (epochs, start): the KL weight's warm-up
 
     train_metric = "train_neg_elbo"
     selection_key = "val_neg_elbo"
@@ -64,6 +65,7 @@ class EtgVAE:
             train.get("check_points"),
             train.get("gradients", "manual"),
             _plateau(train.get("lr_plateau")),
+            _warmup(train.get("kl_warmup")),
         )
 
     @property
@@ -84,6 +86,8 @@ class EtgVAE:
             config["gradients"] = "manual"
         if self.lr_plateau is not None:
             config["lr_plateau"] = list(self.lr_plateau)
+        if self.kl_warmup is not None:
+            config["kl_warmup"] = list(self.kl_warmup)
         return config | {"gap": asdict(self.gap)}
 
     def init_params(
@@ -164,6 +168,14 @@ class EtgVAE:
             device=settings["gamma2"].device,
         )
         return settings | {"gamma2": gamma2}
+
+    def training_settings(self, settings: Settings, epoch: int) -> Settings:
+        """During a KL warm-up of E epochs from weight w0, epoch e (1-based) trains with each
+        run's beta times w0 ** (1 - (e - 1) / E); from epoch E + 1 on, with beta itself."""
+        if self.kl_warmup is None or epoch > self.kl_warmup[0]:
+            return settings
+        epochs, start = self.kl_warmup
+        return settings | {"beta": settings["beta"] * start ** (1 - (epoch - 1) / epochs)}
 
     def selected_check_metrics(
         self,
@@ -257,3 +269,11 @@ def _plateau(section: Mapping[str, Any] | None) -> tuple[float, int] | None:
     if section is None:
         return None
     return float(section["factor"]), int(section["patience"])
+
+
+def _warmup(section: Mapping[str, Any] | None) -> tuple[int, float] | None:
+    """The (epochs, start) of a validated ``train.kl_warmup`` section, if one is set and has
+    epochs (0 epochs: none, so a preset can switch off a warm-up it inherits)."""
+    if section is None or section["epochs"] == 0:
+        return None
+    return int(section["epochs"]), float(section["start"])

@@ -178,6 +178,9 @@ class IVAEMethod:
     def after_check(self, metrics: list[dict[str, float]], settings: Settings) -> Settings:
         return settings
 
+    def training_settings(self, settings: Settings, epoch: int) -> Settings:
+        return settings
+
     @torch.no_grad()
     def selected_check_metrics(self, params, part, data, settings, generators):
         """The reported (last) check on every point when the checks read a subsample, and

@@ -127,6 +127,9 @@ class TCLMethod:
     def after_check(self, metrics: list[dict[str, float]], settings: Settings) -> Settings:
         return settings
 
+    def training_settings(self, settings: Settings, epoch: int) -> Settings:
+        return settings
+
     def selected_check_metrics(self, params, part, data, settings, generators):
         """NonSENS's tests of the observed pair against the FastICA-unmixed features."""
         if self.pair_tests is None:

@@ -344,8 +344,9 @@ def _is_check_epoch(cfg: TrainConfig, epoch: int) -> bool:
 
 
 def _step(chunk: _Chunk, stack: Stack, epoch: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Train one epoch, then step the runs' lr schedule (if any); return each run's mean
-    training loss [R] on the CPU and the learning rates [R] the epoch trained with."""
+    """Train one epoch with the method's settings for it, then step the runs' lr schedule (if
+    any); return each run's mean training loss [R] on the CPU and the learning rates [R] the
+    epoch trained with."""
     lr = stack.lr
     train_loss = train_epoch(
         chunk.method,
@@ -353,7 +354,7 @@ def _step(chunk: _Chunk, stack: Stack, epoch: int) -> tuple[torch.Tensor, torch.
         stack.opt,
         chunk.train,
         stack.data,
-        stack.settings,
+        chunk.method.training_settings(stack.settings, epoch),
         [chunk.gens[r][0] for r in stack.rows],
         chunk.cfg.batch_size,
     ).cpu()

@@ -59,6 +59,8 @@ class Context:
     resolution: int
     chance_mcc: float
     headline: float
+    warmup_epochs: int | None = None  # the KL warm-up's length, if training has one
+    warmup_start: float | None = None
 
     def paper(self, gamma2: float) -> float:
         """The paper-scale γ² of a swept γ²."""
@@ -70,7 +72,16 @@ def context(settings: dict) -> Context:
     target = equivalent_gamma2(PAPER_HEADLINE, resolution)
     gammas = np.asarray(settings["sweep"].get("gamma2", [settings["train"]["gamma2"]]), float)
     headline = float(gammas[np.argmin(np.abs(np.log10(gammas) - np.log10(target)))])
-    return Context(resolution, settings_chance_mcc(settings), headline)
+    warmup = settings["train"].get("kl_warmup")
+    if warmup is not None and not warmup["epochs"]:
+        warmup = None
+    return Context(
+        resolution,
+        settings_chance_mcc(settings),
+        headline,
+        None if warmup is None else int(warmup["epochs"]),
+        None if warmup is None else float(warmup["start"]),
+    )
 
 
 def _at(frame: pd.DataFrame, gamma2: float) -> pd.DataFrame:
@@ -126,7 +137,9 @@ def _stats(mcc: pd.Series, cima: pd.Series) -> dict[str, float]:
 def figure_training(data: ExperimentData, ctx: Context) -> Figure:
     gammas = sorted(float(g) for g in data.histories["gamma2"].unique())
     labels = {g: f"γ² = {g:g} (paper {ctx.paper(g):g})" for g in gammas}
-    return plot_over_training(data.histories, ctx.headline, labels, ctx.chance_mcc, TITLE)
+    return plot_over_training(
+        data.histories, ctx.headline, labels, ctx.chance_mcc, TITLE, ctx.warmup_epochs
+    )
 
 
 def figure_gamma(data: ExperimentData, ctx: Context) -> Figure:
@@ -180,7 +193,18 @@ def _setting_phrase(data: ExperimentData, ctx: Context) -> str:
         f"A convolutional VAE with a learned Beta prior trained on {ctx.resolution} × "
         f"{ctx.resolution} Sprites images (one triangle per image; its x, y, scale and hue are "
         f"the sources), {summary['model_seed'].nunique()} model seeds per γ²; the headline "
-        f"γ² is {phrases.format_power(ctx.headline)}{scale}."
+        f"γ² is {phrases.format_power(ctx.headline)}{scale}.{_warmup_phrase(ctx)}"
+    )
+
+
+def _warmup_phrase(ctx: Context) -> str:
+    if ctx.warmup_epochs is None:
+        return ""
+    return (
+        f" Beyond the paper, training starts with a KL warm-up: the KL term's weight rises "
+        f"geometrically from {ctx.warmup_start:g} to 1 over epochs 1–{ctx.warmup_epochs} (by "
+        f"the β-VAE equivalence, the decoder precision falls from {1 / ctx.warmup_start:g} γ² "
+        "to γ²); every check scores the ELBO itself."
     )
 
 
@@ -266,7 +290,12 @@ def mcc_climb(data: ExperimentData, ctx: Context) -> Measured | NoData:
         f"{first:.2f} → {last:.2f}",
         f"mean batch MCC at γ²={phrases.format_power(ctx.headline)} (paper γ² = "
         f"{ctx.paper(ctx.headline):g}) from the first check to the last: {first:.3f} → "
-        f"{last:.3f}, a climb of {last - first:.3f}",
+        f"{last:.3f}, a climb of {last - first:.3f}"
+        + (
+            f" (training had a KL warm-up over epochs 1–{ctx.warmup_epochs})"
+            if ctx.warmup_epochs
+            else ""
+        ),
         groups=groups,
     )
 
