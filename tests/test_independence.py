@@ -12,6 +12,7 @@ from identvae.metrics.independence import (
     P_KEYS,
     _permutations,
     bivariate_decision,
+    decision_reason,
     bivariate_tests,
     hsic_test,
     median_bandwidth,
@@ -219,6 +220,28 @@ def p_matrix(independent: list[list[bool]]) -> np.ndarray:
 def test_bivariate_decision_branches(independent, expected):
     assert bivariate_decision(p_matrix(independent)) == expected
     assert expected in DECISIONS
+
+
+@pytest.mark.parametrize(
+    ("independent", "words"),
+    [
+        ([[False, True], [False, False]], "only x1 ⟂ n̂2: x1 is the cause"),
+        ([[False, False], [True, False]], "only x2 ⟂ n̂1: x2 is the cause"),
+        ([[False, True], [True, False]], "x1 ⟂ n̂2 and x2 ⟂ n̂1: each variable independent"),
+        ([[False, False], [False, False]], "every x depends on both n̂: the fit"),
+        ([[True, True], [False, False]], "x1 ⟂ n̂1 and x1 ⟂ n̂2 share a variable"),
+        ([[True, True], [True, False]], "3 of 4 tests independent"),
+    ],
+)
+def test_the_reason_names_the_independent_tests_and_the_case(independent, words):
+    assert decision_reason(p_matrix(independent)).startswith(words)
+
+
+def test_the_reason_says_when_every_p_value_is_at_its_floor():
+    floor = np.full((2, 2), 1 / 301)
+    assert "(all four p-values at their floor)" in decision_reason(floor, permutations=300)
+    assert "floor" not in decision_reason(floor * 2, permutations=300)  # above 1/301: not said
+    assert "floor" not in decision_reason(floor)  # the count unknown: not said
 
 
 def test_bivariate_decision_uses_bonferroni_threshold():

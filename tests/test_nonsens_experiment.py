@@ -75,6 +75,24 @@ def test_the_claims_judge_the_overlap_and_the_kind_of_errors(ctx):
     assert results["iVAE.fig4.oracle"].verdict == "reported"
 
 
+def test_the_claims_judge_our_pair_fits_when_the_sweep_has_them(ctx):
+    """With ivae_elbo_whitened beside the paper's ivae, the claims' NonSENS-iVAE is ours: the
+    paper's fits below decide nothing, ours decide what the hand-made ivae above did."""
+    ours = summary().replace({"model": {"ivae": "ivae_elbo_whitened"}})
+    paper = summary().query("model == 'ivae'").assign(decision="undecided")
+    data = ExperimentData(pd.concat([ours, paper], ignore_index=True))
+    assert nonsens.claims_ivae(data.summary["model"]) == "ivae_elbo_whitened"
+    table = nonsens.scores_table(data.summary, ctx).set_index("method")
+    assert table.loc["ivae_elbo_whitened", "overlap_with_other"] == pytest.approx(0.25)
+    assert table.loc["tcl", "overlap_with_other"] == pytest.approx(0.25)  # with ours, not ivae
+    results = {c.claim_id: judge(c, data, ctx) for c in nonsens.CLAIMS}
+    assert results["iVAE.fig4.overlap"].verdict == "partly reproduced"
+    assert results["iVAE.fig4.indirect"].verdict == "reproduced"
+    assert "NonSENS-iVAE, ELBO fits (ours)" in results["iVAE.fig4.indirect"].detail
+    alone = ExperimentData(paper)  # the paper's empty graphs alone: nothing to judge
+    assert judge(nonsens.CLAIMS[1], alone, ctx).verdict not in ("reproduced", "partly reproduced")
+
+
 def test_a_failed_pair_fit_counts_as_undecided_and_is_said(ctx):
     table = nonsens.scores_table(summary(("ivae", "2-5")), ctx).set_index("method")
     assert table.loc["ivae", "edges"] == "PRc→ERc; CA3DG→CA1"
@@ -92,6 +110,15 @@ def test_the_edge_list_names_the_nodes_and_classes_each_edge(ctx):
         "Sub→CA1",
         "reversed",
     )
+
+
+def test_the_edge_list_says_why_each_pair_was_decided_or_not(ctx):
+    rows = summary(("ivae", "2-5"))
+    rows.loc[rows["run_id"] == "tcl_4-5", ["p_x1_n1", "p_x1_n2"]] = 0.001  # x2 ⟂ n̂1, n̂2
+    reasons = dict(zip(rows["run_id"], nonsens.pair_table(rows, ctx)["reason"], strict=True))
+    assert reasons["ivae_2-5"].startswith("the fit did not finish (diverged)")
+    assert reasons["tcl_4-5"].startswith("x2 ⟂ n̂1 and x2 ⟂ n̂2 share a variable")
+    assert reasons["ivae_0-1"].startswith("4 of 4 tests independent")  # every p-value 0.5
 
 
 def test_the_figure_draws_both_methods_the_oracle_and_the_truth(ctx):

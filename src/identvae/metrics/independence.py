@@ -242,6 +242,34 @@ def bivariate_decision(p: np.ndarray, alpha: float = 0.05) -> str:
     return "undecided"
 
 
+def decision_reason(p: np.ndarray, alpha: float = 0.05, permutations: int | None = None) -> str:
+    """Why :func:`bivariate_decision` decided as it did on ``p`` [2, 2], in words for the edge
+    list: which tests came out independent (p > alpha / 4) and, for "undecided", which of its
+    three cases this is. With ``permutations`` given, p-values at the permutation test's floor
+    1 / (permutations + 1) are called so (the tests saw no sign of independence at all)."""
+    p = np.asarray(p, dtype=np.float64)
+    if p.shape != (2, 2):
+        raise ValueError(f"p must have shape (2, 2), got {p.shape}")
+    independent = p > alpha / _N_TESTS
+    pairs = [f"x{i + 1} ⟂ n̂{k + 1}" for i, k in np.argwhere(independent)]
+    n_independent = len(pairs)
+    if n_independent == 0:
+        floor = permutations is not None and bool((p <= 1.0 / (permutations + 1)).all())
+        return (
+            "every x depends on both n̂"
+            + (" (all four p-values at their floor)" if floor else "")
+            + ": the fit did not separate a disturbance independent of the cause"
+        )
+    decision = bivariate_decision(p, alpha)
+    if decision in ("forward", "backward"):
+        return f"only {pairs[0]}: x{int(np.argwhere(independent)[0, 0]) + 1} is the cause"
+    if decision == "no_edge":
+        return f"{pairs[0]} and {pairs[1]}: each variable independent of the other's disturbance"
+    if n_independent == 2:
+        return f"{pairs[0]} and {pairs[1]} share a variable or a disturbance: fits no two-node DAG"
+    return f"{n_independent} of 4 tests independent ({', '.join(pairs)}): too little dependence to orient"
+
+
 def bivariate_tests(
     x: np.ndarray,
     n_hat: np.ndarray,
