@@ -85,7 +85,7 @@ def test_gamma2_is_rescaled_to_keep_gamma2_times_pixels():
 def test_the_warmup_is_in_the_context_captions_figure_and_claim_detail_only_when_set():
     settings = checked(quick_config())[E5]
     warm = sprites.context(settings)
-    assert (warm.warmup_epochs, warm.warmup_start) == (15, 0.01)  # the quick preset's
+    assert (warm.warmup_epochs, warm.warmup_start) == (30, 0.01)  # the quick preset's
     cfg = quick_config()
     cfg["experiments"][E5]["train"]["kl_warmup"] = {"epochs": 0}  # the paper preset's switch
     assert sprites.context(checked(cfg)[E5]).warmup_epochs is None
