@@ -185,3 +185,7 @@ def test_a_tcl_model_of_an_ivae_experiment_gets_its_own_chunks_and_training():
     # 1000 points at batch 64: 16 steps per epoch, 100 steps -> 7 epochs, checked twice
     assert (cfg.max_epochs, cfg.val_every, cfg.batch_size, cfg.lr) == (7, 3, 64, 0.01)
     assert not isinstance(chunk.method(ivae_spec, loaded), TCLMethod)
+    wide = tcl_spec | {"tcl": exp["tcl"] | {"min_width": 16}}
+    assert chunk.method(wide, loaded).model.hidden == (16, 16)  # max(2 d, min_width)
+    narrow = tcl_spec | {"tcl": exp["tcl"] | {"min_width": 4}}
+    assert chunk.method(narrow, loaded).model.hidden == (6, 6)

@@ -142,7 +142,7 @@ def tcl_method(spec: dict[str, Any], loaded: dict[str, Dataset]) -> TCLMethod:
             obs_dim=d,
             n_features=spec["model"]["latent_dim"],
             n_segments=_segment_count(spec, loaded),
-            hidden=(t["hidden_factor"] * d,) * t["maxout_layers"],
+            hidden=(max(t["hidden_factor"] * d, t.get("min_width", 1)),) * t["maxout_layers"],
             pieces=t["pieces"],
         ),
         head_steps=t["head_steps"],
