@@ -267,7 +267,8 @@ def decision_reason(p: np.ndarray, alpha: float = 0.05, permutations: int | None
         return f"{pairs[0]} and {pairs[1]}: each variable independent of the other's disturbance"
     if n_independent == 2:
         return f"{pairs[0]} and {pairs[1]} share a variable or a disturbance: fits no two-node DAG"
-    return f"{n_independent} of 4 tests independent ({', '.join(pairs)}): too little dependence to orient"
+    listed = ", ".join(pairs)
+    return f"{n_independent} of 4 tests independent ({listed}): too little dependence to orient"
 
 
 def bivariate_tests(
