@@ -10,7 +10,9 @@ rounds, and its fastest round is shown too.
                                        [--cpu-variants]
 
 ``--cpu-variants`` adds the plain models under bfloat16 autocast (where the CPU has no bfloat16
-instructions it runs, slowly, in emulation) and in the channels_last memory format.
+instructions it runs, slowly, in emulation) and in the channels_last memory format;
+``--compile`` adds them with forward pass and loss under ``torch.compile`` (compiled during the
+untimed warm-up steps; give it ``--warmup 3``: the first compiled step compiles).
 """
 
 from __future__ import annotations
@@ -93,9 +95,12 @@ def plain_step(
     x: torch.Tensor,
     bf16: bool = False,
     channels_last: bool = False,
+    compiled: bool = False,
 ):
     """R plain models stepped one by one; optionally under bfloat16 autocast (the loss in
-    float32) and with weights and images in the channels_last memory format."""
+    float32), with weights and images in the channels_last memory format, or with the forward
+    pass and loss under ``torch.compile`` (inductor; the backward is compiled with it, the
+    optimizer step is not)."""
     torch.manual_seed(0)
     models = [plain_model(res) for _ in range(runs)]
     fmt = torch.channels_last if channels_last else torch.contiguous_format
@@ -107,14 +112,20 @@ def plain_step(
     ]
     images = [x[r].view(batch, 3, res, res).contiguous(memory_format=fmt) for r in range(runs)]
 
+    def forward_loss(enc: nn.Module, dec: nn.Module, image: torch.Tensor, flat: torch.Tensor):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            h = enc(image)
+            mu, logvar = h[:, :LATENTS].float(), h[:, LATENTS:].float()
+            z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+            x_hat = dec(z)
+        return loss_of(flat, mu, logvar, x_hat.float()).mean()
+
+    if compiled:
+        forward_loss = torch.compile(forward_loss)
+
     def step() -> None:
         for r, ((enc, dec), opt) in enumerate(zip(models, opts, strict=True)):
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-                h = enc(images[r])
-                mu, logvar = h[:, :LATENTS].float(), h[:, LATENTS:].float()
-                z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
-                x_hat = dec(z)
-            loss = loss_of(x[r], mu, logvar, x_hat.float()).mean()
+            loss = forward_loss(enc, dec, images[r], x[r])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -138,6 +149,12 @@ def main() -> None:
         action="store_true",
         help="also the plain models under bfloat16 autocast and in channels_last",
     )
+    ap.add_argument(
+        "--compile",
+        action="store_true",
+        help="also the plain models with forward and loss under torch.compile (needs a C++ "
+        "compiler; the compilation happens in the untimed warm-up steps)",
+    )
     args = ap.parse_args()
     check_resolution(args.resolution)
     torch.set_num_threads(args.threads)
@@ -154,6 +171,8 @@ def main() -> None:
         steps["plain, bf16 autocast"] = plain_step(res, runs, batch, x, bf16=True)
         steps["plain, channels_last"] = plain_step(res, runs, batch, x, channels_last=True)
         steps["plain, both"] = plain_step(res, runs, batch, x, bf16=True, channels_last=True)
+    if args.compile:
+        steps["plain, torch.compile"] = plain_step(res, runs, batch, x, compiled=True)
     for step in steps.values():
         for _ in range(args.warmup):
             step()
