@@ -3,13 +3,16 @@ torch's SGD, its two phases hold, and on data with a known answer TCL + FastICA 
 (squared) sources while the same network trained on shuffled labels does not."""
 
 import copy
+import json
 
 import numpy as np
 import pytest
 import torch
 
-from identvae import sweeps
+from identvae import latents, sweeps
+from identvae.data import datasets
 from identvae.data.segments import generate_segments
+from identvae.io import ArtifactError
 from identvae.methods.tcl import TCLMethod
 from identvae.models import tcl
 from identvae.models.tcl import TCLConfig
@@ -151,8 +154,9 @@ def test_tcl_and_fastica_recover_variance_modulated_sources_through_a_linear_mix
         assert bad.best["mcc"] < good.best["mcc"] - 0.25, (bad.best, good.best)
 
 
-def test_a_tcl_model_of_an_ivae_experiment_gets_its_own_chunks_and_training():
-    exp = {
+def tcl_experiment() -> dict:
+    """An iVAE experiment at test size that sweeps the iVAE and TCL."""
+    return {
         "data": {"n_segments": 10, "segment_size": 100, "n_sources": 3, "obs_dim": 3},
         "model": {"latent_dim": 3, "prior": "conditional", "prior_mean": "zero", "hidden": 8,
                   "n_layers": 2, "activation": "xtanh", "slope": 0.1, "decoder": "gaussian",
@@ -171,6 +175,10 @@ def test_a_tcl_model_of_an_ivae_experiment_gets_its_own_chunks_and_training():
         "sweep": {"model": ["ivae", "tcl"], "model_seed": [1, 2]},
         "runs_per_job": 10,
     }  # fmt: skip
+
+
+def test_a_tcl_model_of_an_ivae_experiment_gets_its_own_chunks_and_training():
+    exp = tcl_experiment()
     ids = sweeps.chunk_ids("ivae_fig3a", exp)
     specs = [sweeps.chunk_spec("ivae_fig3a", exp, c) for c in ids]
     assert len(specs) == 2  # the method is structural: one chunk per method
@@ -189,3 +197,28 @@ def test_a_tcl_model_of_an_ivae_experiment_gets_its_own_chunks_and_training():
     assert chunk.method(wide, loaded).model.hidden == (16, 16)  # max(2 d, min_width)
     narrow = tcl_spec | {"tcl": exp["tcl"] | {"min_width": 4}}
     assert chunk.method(narrow, loaded).model.hidden == (6, 6)
+
+
+def test_a_finished_tcl_run_is_read_back_from_its_directory_alone(tmp_path, monkeypatch):
+    exp = tcl_experiment()
+    exp["tcl"] |= {"steps": 20, "head_steps": 5}
+    tcl_spec = sweeps.chunk_spec("ivae_fig3a", exp, sweeps.chunk_ids("ivae_fig3a", exp)[1])
+    monkeypatch.chdir(tmp_path)
+    data_ids = {run["data_id"] for run in tcl_spec["runs"]}
+    paths = {}
+    for data_id in data_ids:
+        paths[data_id] = f"{data_id}.npz"
+        ds = generate_segments(exp["data"] | {"condition_draws": 100}, sweeps.data_seed(data_id))
+        datasets.save(ds, paths[data_id])
+    chunk.run_chunk(tcl_spec, paths, "runs", "manifest.json", device="cpu", progress=False)
+    run_dir = tmp_path / "runs" / tcl_spec["runs"][0]["run_id"]
+    run = latents.load_run(run_dir)
+    assert isinstance(run.method, TCLMethod) and run.method.head_steps == 5
+    _, ds, found = latents.run_latents(run_dir)
+    assert found["mean"].shape == (len(ds.observations), exp["model"]["latent_dim"])
+    # a run directory written before its config kept the tcl section is refused by name
+    config = json.loads((run_dir / "config.json").read_text())
+    del config["tcl"]
+    (run_dir / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ArtifactError, match="config.json: a TCL run"):
+        latents.load_run(run_dir)

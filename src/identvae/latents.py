@@ -18,7 +18,7 @@ import torch
 from identvae.data import datasets
 from identvae.io import ArtifactError, atomic_path, read_json
 from identvae.methods.base import Method, Part
-from identvae.train.chunk import method
+from identvae.train.chunk import METHOD_SECTIONS, method
 from identvae.train.data import stack_part
 from identvae.train.ensemble import run_generators
 
@@ -52,6 +52,12 @@ def load_run(run_dir: str | Path) -> LoadedRun:
         raise ArtifactError(f"unreadable weights {run_dir / 'model.pt'}: {err}") from None
     spec = {"experiment": config["experiment"], "chunk": config["chunk"]}
     spec |= {"data": config["data"], "model": config["model"], "train": config["train"]}
+    spec |= {k: config[k] for k in METHOD_SECTIONS if k in config}
+    if config["model"].get("method") == "tcl" and "tcl" not in config:
+        raise ArtifactError(
+            f"{run_dir / 'config.json'}: a TCL run written before run configs kept the tcl "
+            "section cannot be rebuilt; train its chunk again"
+        )
     return LoadedRun(
         config,
         dataset,

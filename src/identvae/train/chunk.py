@@ -209,6 +209,9 @@ def _segment_data_metrics(spec: dict[str, Any], ds: Dataset) -> dict[str, Any]:
     return _oracle_tests(spec, ds)
 
 
+#: The chunk spec's sections beyond data, model and train that a method is built from.
+METHOD_SECTIONS = ("tcl", "nonsens")
+
 #: How each method of the registry plugs into a training job.
 METHOD_PLUGINS = {
     "etg_vae": MethodPlugin(etg_vae, etg_run_settings, _mixing_contrasts),
@@ -331,6 +334,9 @@ def run_chunk(
             "device": str(dev),
             "versions": versions,
         }
+        # what else the method is built from (TCL's training, NonSENS's tests): a run read
+        # back (identvae.latents) rebuilds it from this file alone
+        config |= {k: spec[k] for k in METHOD_SECTIONS if k in spec}
         extra = {k: run[k] for k in ("model", "lr", "pair") if k in per_run_keys and k in run}
         if extra:  # iVAE: the named model (its weights are in train) and the run's lr
             config["sweep_values"] = extra
