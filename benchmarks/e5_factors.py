@@ -6,8 +6,9 @@ run's training images, and per dataset how far each factor moves the sprite in p
 
 RESULTS_DIR is a workflow directory's ``results/etg_sprites``. Each run's selected weights are
 read back (identvae.latents) and its posterior means on the training images correlated with the
-factors; "mean" is the MCC of those means (the batch MCC of the checks averages over batches of
-512 validation images instead). The spread is the factor's standard deviation in pixels at the
+factors (the workflow's pictures.npz keeps the same matrix per run, for the traversal's labels);
+"mean" is the MCC of those means (the batch MCC of the checks averages over batches of 512
+validation images instead). The spread is the factor's standard deviation in pixels at the
 rendered resolution (position: the sprite's centre; scale: its size), for reading the scale
 column: a factor that moves the sprite by a fraction of a pixel is hard to see."""
 
@@ -17,11 +18,10 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from identvae.data.sprites import FACTOR_NAMES
 from identvae.latents import finished_runs, run_latents
-from identvae.metrics.mcc import abs_correlation
+from identvae.metrics.mcc import abs_correlation, matching
 
 PIXEL_FACTORS = ("x", "y", "scale")  # factors measured in image widths
 
@@ -29,7 +29,7 @@ PIXEL_FACTORS = ("x", "y", "scale")  # factors measured in image widths
 def matched_correlations(sources: np.ndarray, latents: np.ndarray) -> np.ndarray:
     """|corr| of each source with its matched latent (the MCC's matching), [n_sources]."""
     c = abs_correlation(sources, latents)
-    rows, cols = linear_sum_assignment(c, maximize=True)
+    rows, cols = matching(c)
     out = np.zeros(len(c))
     out[rows] = c[rows, cols]
     return out

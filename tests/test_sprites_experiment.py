@@ -225,3 +225,16 @@ def test_the_pictures_show_one_dataset_and_each_gammas_lowest_finished_seed():
         }
     )
     assert sprites._shown_runs(ExperimentData(summary)) == {4.0: "b", 400.0: "d"}
+
+
+def test_each_traversal_row_names_the_factor_its_latent_is_matched_to():
+    # factors x, y, scale, hue (rows) against five latents (columns); latent 4 is left over
+    c = np.array(
+        [
+            [0.10, 0.90, 0.20, 0.00, 0.05],
+            [0.80, 0.10, 0.10, 0.00, 0.05],
+            [0.10, 0.20, 0.30, 0.25, 0.20],
+            [0.00, 0.10, 0.70, 0.20, 0.05],
+        ]
+    )
+    assert sprites.latent_factors(c) == ["y 0.80", "x 0.90", "hue 0.70", "scale 0.25", "none"]

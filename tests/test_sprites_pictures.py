@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from identvae.latents import SHOWN_IMAGES, TRAVERSAL_STEPS, load_run
+from identvae.metrics.mcc import abs_correlation
 from identvae.models import vae
 
 pytestmark = pytest.mark.workflow
@@ -42,6 +43,12 @@ def test_pictures_hold_each_runs_images_reconstructions_and_traversal(smoke, mon
                 atol=1e-5,
             )
 
+            np.testing.assert_allclose(  # each factor's |correlation| with each latent
+                pictures[f"{run_id}/correlation"],
+                abs_correlation(run.dataset.sources[run.dataset.split == 0], means),
+                atol=1e-5,
+            )
+
             values = pictures[f"{run_id}/traversal_values"]
             n = means.shape[1]
             assert values.shape == (n, TRAVERSAL_STEPS)
@@ -60,3 +67,5 @@ def test_the_pictures_figures_are_made(smoke):
         assert (smoke / "figures" / f"etg_sprites_{name}.png").stat().st_size > 0
         caption = (smoke / "figures" / f"etg_sprites_{name}.caption.md").read_text()
         assert "selected check" in caption
+    caption = (smoke / "figures" / "etg_sprites_traversal.caption.md").read_text()
+    assert "the factor the MCC's matching pairs with its latent" in caption

@@ -94,6 +94,12 @@ def abs_correlation(
     return np.minimum(c, 1.0)  # clip rounding above 1; NaN passes through np.minimum
 
 
+def matching(c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The MCC's one-to-one matching of a 2-D |corr| matrix ``[n_s, n_z]``: (source rows,
+    latent columns) that maximise the sum of the matched entries (SciPy's Hungarian solver)."""
+    return linear_sum_assignment(c, maximize=True)
+
+
 def mcc_from_abs_correlation(c: np.ndarray) -> np.ndarray | float:
     """MCC of an ``[..., n_s, n_z]`` |corr| matrix via optimal one-to-one matching.
 
@@ -109,7 +115,7 @@ def mcc_from_abs_correlation(c: np.ndarray) -> np.ndarray | float:
     if finite.any():
         # the matching per matrix; the means of the matched entries in one call
         which = np.flatnonzero(finite)
-        pairs = np.stack([linear_sum_assignment(flat[i], maximize=True) for i in which])
+        pairs = np.stack([matching(flat[i]) for i in which])
         out[which] = flat[which[:, None], pairs[:, 0], pairs[:, 1]].mean(axis=-1)
     if c.ndim == 2:
         return float(out[0])

@@ -24,6 +24,7 @@ from identvae.experiments import registry
 from identvae.experiments.inputs import ExperimentData
 from identvae.figures.gamma_sweep import plot_gamma_sweep
 from identvae.figures.sprites import plot_over_training, plot_reconstructions, plot_traversal
+from identvae.metrics.mcc import matching
 
 EXPERIMENT = "etg_sprites"
 TITLE = "E5: Sprites images, conv VAE with learned Beta prior"
@@ -178,8 +179,24 @@ def figure_traversal(data: ExperimentData, ctx: Context) -> Figure:
     with _pictures(data) as pictures:
         traversal = pictures[f"{run}/traversal"]
         values = pictures[f"{run}/traversal_values"]
-    labels = [f"z{i + 1}\n{v[0]:.2f}→{v[-1]:.2f}" for i, v in enumerate(values)]
+        correlation = pictures[f"{run}/correlation"]
+    labels = [
+        f"z{i + 1} ~ {factor}\n{v[0]:.2f}→{v[-1]:.2f}"
+        for i, (v, factor) in enumerate(zip(values, latent_factors(correlation), strict=True))
+    ]
     return plot_traversal(traversal, labels, f"{TITLE}: latent traversal at γ² = {ctx.headline:g}")
+
+
+def latent_factors(correlation: np.ndarray) -> list[str]:
+    """Per latent, the factor the MCC's matching gives it and their |correlation| ("hue
+    0.97"), from the |correlation| matrix [factors, latents]; "none" for a latent left
+    unmatched (more latents than factors)."""
+    from identvae.data.sprites import FACTOR_NAMES  # here: the renderer's module loads torch
+
+    names = ["none"] * correlation.shape[1]
+    for f, z in zip(*matching(correlation), strict=True):
+        names[z] = f"{FACTOR_NAMES[f]} {correlation[f, z]:.2f}"
+    return names
 
 
 def _setting_phrase(data: ExperimentData, ctx: Context) -> str:
@@ -256,6 +273,8 @@ def caption_traversal(data: ExperimentData, ctx: Context) -> str:
         "evenly from the 2nd to the 98th percentile of its posterior means over the training "
         "images (the range on the left), the other latents held at the first image's posterior "
         "mean; a latent that took one factor (x, y, scale or hue) moves only that factor. "
+        "Each row names the factor the MCC's matching pairs with its latent and their "
+        "|correlation| over the training images. "
         f"{_pictures_phrase(data)}"
     )
     return phrases.experiment_caption(EXPERIMENT, registry.get(EXPERIMENT).spec_section, text)
