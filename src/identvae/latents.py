@@ -18,7 +18,6 @@ import torch
 from identvae.data import datasets
 from identvae.io import ArtifactError, atomic_path, read_json
 from identvae.methods.base import Method, Part
-from identvae.metrics.mcc import abs_correlation
 from identvae.train.chunk import METHOD_SECTIONS, method
 from identvae.train.data import stack_part
 from identvae.train.ensemble import run_generators
@@ -118,19 +117,14 @@ TRAVERSAL_STEPS = 9
 
 def write_pictures(runs_dir: str | Path, run_ids: list[str], path: str | Path) -> None:
     """What every finished run of an image model learned (its method's ``pictures``: images,
-    reconstructions, a latent traversal) under ``<run_id>/...``, with the skipped runs, in one
-    NPZ. Beside them ``<run_id>/correlation`` [n_sources, n_latents]: the |Pearson
-    correlation| of each true factor with each latent's posterior mean over the training
-    images, from which the MCC's matching names the factor each latent took."""
+    reconstructions, a latent traversal, each factor's |correlation| with each latent) under
+    ``<run_id>/...``, with the skipped runs, in one NPZ."""
     arrays: dict[str, np.ndarray] = {}
     finished, skipped = finished_runs(runs_dir, run_ids)
     for run_id in finished:
         run = load_run(Path(runs_dir) / run_id)
         shown = run.method.pictures(run.params, run.part, run.data, SHOWN_IMAGES, TRAVERSAL_STEPS)
         arrays |= {f"{run_id}/{k}": v for k, v in shown.items()}
-        means = run.method.latents(run.params, run.part, run.data, [run.generator])["mean"][0]
-        sources = run.dataset.sources[run.dataset.split == 0]
-        arrays[f"{run_id}/correlation"] = abs_correlation(sources, means)
     arrays["skipped"] = np.array(skipped, dtype=str)
     with atomic_path(path, suffix=".npz") as tmp:
         np.savez_compressed(tmp, **arrays)

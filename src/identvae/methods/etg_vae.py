@@ -20,6 +20,7 @@ from identvae.data.datasets import Dataset
 from identvae.methods.base import Batch, Params, Part, Settings
 from identvae.metrics.elbo_gap import GapSettings
 from identvae.metrics.evaluate import evaluate_vae, selected_check_metrics
+from identvae.metrics.mcc import abs_correlation
 from identvae.models import vae, vae_grad
 from identvae.models.vae import VAEConfig
 from identvae.train.optim import FlatAdam, RowAdam, RowPlateau
@@ -219,8 +220,11 @@ class EtgVAE:
         images [k, C, H, W], their reconstructions (the decoded posterior means, clipped to
         [0, 1]), and a traversal [n, steps, C, H, W]: latent i swept over ``steps`` values from
         the 2nd to the 98th percentile of its posterior means over the part, the others held at
-        the first image's posterior mean. Images only (uint8 observations)."""
-        x = part.rows(data).x
+        the first image's posterior mean; and the |correlation| [n_sources, n] of each true
+        factor with each latent's posterior mean over the part. Images only (uint8
+        observations)."""
+        rows = part.rows(data)
+        x = rows.x
         if x.dtype != torch.uint8:
             raise ValueError("pictures need image observations (uint8 [R, N, C, H, W])")
         shape = x.shape[2:]
@@ -244,6 +248,7 @@ class EtgVAE:
             "reconstructions": recon[0].reshape(shown, *shape).cpu().numpy(),
             "traversal": traversal[0].reshape(n, steps, *shape).cpu().numpy(),
             "traversal_values": grid.T.cpu().numpy(),
+            "correlation": abs_correlation(rows.sources[0].cpu().numpy(), means.cpu().numpy()),
         }
 
     def make_optimizer(
