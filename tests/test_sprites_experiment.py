@@ -238,3 +238,19 @@ def test_each_traversal_row_names_the_factor_its_latent_is_matched_to():
         ]
     )
     assert sprites.latent_factors(c) == ["y 0.80", "x 0.90", "hue 0.70", "scale 0.25", "none"]
+
+
+def test_the_gamma_figure_names_each_gamma2_with_its_paper_value():
+    quick = dataclasses.replace(CTX, resolution=32)  # γ² × 4 at 32 × 32: 4 plays the paper's 1
+    data = made_up({g: ([0.5] * 4, [1.0] * 4) for g in (0.4, 4.0, 400.0)})
+    ticks = [t.get_text() for t in sprites.figure_gamma(data, quick).axes[0].get_xticklabels()]
+    assert ticks == ["0.4\n(paper 0.1)\nn=3", "4\n(paper 1)\nn=3", "400\n(paper 100)\nn=3"]
+
+
+@pytest.mark.parametrize(
+    ("value", "label"), [(1e4, "$10^{4}$"), (0.01, "$10^{-2}$"), (400.0, "400"), (0.4, "0.4")]
+)
+def test_only_a_power_of_ten_is_labelled_as_one(value, label):
+    from identvae.figures.gamma_sweep import power_of_ten_label
+
+    assert power_of_ten_label(value) == label

@@ -6,7 +6,7 @@ sweeps (E3, E5) can reuse them with a different category column and metric."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -115,13 +115,14 @@ def count_labels(
 
 
 def power_of_ten_label(value: float) -> str:
-    """Mathtext label for a positive number on a log scale, e.g. 1e4 -> $10^{4}$."""
+    """Mathtext label for a power of ten, e.g. 1e4 -> $10^{4}$; any other number as it is
+    written (400 -> "400", not a rounded $10^{2.6}$)."""
     if not np.isfinite(value) or value <= 0:
         return str(value)
     exponent = float(np.log10(value))
     if abs(exponent - round(exponent)) < 1e-9:
         return f"$10^{{{round(exponent)}}}$"
-    return f"$10^{{{exponent:.2g}}}$"
+    return f"{value:g}"
 
 
 def twin_axis(ax: Axes, left_color: str, right_color: str) -> Axes:
@@ -140,11 +141,13 @@ def plot_gamma_sweep(
     summary: pd.DataFrame,
     chance_mcc: float | None = None,
     title: str | None = None,
+    names: Mapping[float, str] | None = None,
 ) -> Figure:
     """Batch MCC (left axis) and log10 batch c_IMA (right axis) per decoder precision γ².
 
     Every γ² present in ``summary`` gets a position, even if none of its runs finished, so a
-    failed group is visible as an empty slot with its run count instead of vanishing."""
+    failed group is visible as an empty slot with its run count instead of vanishing.
+    ``names`` labels a γ² on the axis in place of its value."""
     apply_style()
     gammas = sorted(float(g) for g in summary["gamma2"].dropna().unique())
     positions = np.arange(len(gammas), dtype=float)
@@ -191,7 +194,7 @@ def plot_gamma_sweep(
     ax.set_xticks(
         positions,
         [
-            f"{power_of_ten_label(g)}\n{c}"
+            f"{(names or {}).get(g) or power_of_ten_label(g)}\n{c}"
             for g, c in zip(gammas, count_labels(summary, "gamma2", gammas), strict=True)
         ],
     )

@@ -144,7 +144,9 @@ def figure_training(data: ExperimentData, ctx: Context) -> Figure:
 
 
 def figure_gamma(data: ExperimentData, ctx: Context) -> Figure:
-    return plot_gamma_sweep(data.summary, chance_mcc=ctx.chance_mcc, title=TITLE)
+    gammas = (float(g) for g in data.summary["gamma2"].dropna().unique())
+    names = {g: f"{g:g}\n(paper {ctx.paper(g):g})" for g in gammas}
+    return plot_gamma_sweep(data.summary, chance_mcc=ctx.chance_mcc, title=TITLE, names=names)
 
 
 def _shown_runs(data: ExperimentData) -> dict[float, str]:
