@@ -6,16 +6,17 @@ the iVAE and the oracle, one joint fit of all variables or one fit per pair.
                                       [--estimators flow ivae] [--procedures joint pairwise]
                                       [--epochs 100] [--restarts 3] [--permutations 300]
 
-Needs the optional ``bench`` dependencies (``pip install -e ".[bench]"``: zuko's spline flows).
-
-Estimators (both see the segment label as u and have the same conditional prior, a Gaussian with
-a variance per segment and component):
-- ``flow``: an invertible map n̂ = g(x), zuko's neural spline flow (``--transforms`` autoregressive
-  rational-quadratic transforms, two hidden layers of 64), trained by the exact log-likelihood
-  log p(g(x) | u) + log |det ∂g/∂x| (Adam, lr 1e-3 cosine-annealed to 0, batches of 256).
+Estimators, both the workflow's methods through its trainer, both seeing the segment label as u
+with the same conditional prior (a Gaussian with a variance per segment and component):
+- ``flow``: the workflow's ``flow`` method (``identvae.methods.flow``): an invertible map
+  n̂ = g(x), zuko's neural spline flow (``--transforms`` autoregressive rational-quadratic
+  transforms, two hidden layers of 64, the columns in a random order of each restart's own),
+  trained by the exact log-likelihood log p(g(x) | u) + log |det ∂g/∂x| (Adam, lr 1e-3
+  cosine-annealed to 0 over the epochs, batches of 256); ``--restarts`` flows side by side, the
+  one of the lowest negative log-likelihood reported.
 - ``ivae``: the workflow's NonSENS iVAE protocol ``ivae_elbo_whitened`` (plain ELBO on whitened
-  x, decoder variance 0.01, constant lr 1e-3, batches of 64), through the workflow's trainer; n̂
-  is the encoder mean.
+  x, decoder variance 0.01, constant lr 1e-3, batches of 64); n̂ is the encoder mean;
+  ``--restarts`` runs side by side, the one of the lowest negative ELBO kept.
 
 Procedures:
 - ``pairwise``: the workflow's (the spec's choice): one 2-d fit per pair, the four tests on its n̂.
@@ -25,9 +26,9 @@ Procedures:
   statistics x_i vs n̂_k, no ground truth), then every pair is tested on its two matched
   components.
 
-Each setting keeps the lowest-loss fit of ``--restarts`` (joint: every restart's loss and MCC are
-printed). Prints per data seed and setting the Spearman MCC of n̂ against the true disturbances
-(joint: the matched d components; pairwise: the median over pairs), the graph's directed F1,
+Joint fits print every restart's loss. Prints per data seed and setting the Spearman MCC of n̂
+against the true disturbances (joint: the matched d components; pairwise: the median over
+pairs), the graph's directed F1,
 precision and recall against the true graph, its edges by class, the F1 of its transitive
 reduction, the fit time and the edges; then the oracle (the tests on the true disturbances) and
 the median F1 over seeds."""
@@ -45,104 +46,67 @@ import torch
 from identvae.analysis import graphs
 from identvae.data import sem
 from identvae.data.datasets import Dataset
+from identvae.methods.flow import FlowConfig, FlowMethod
 from identvae.methods.ivae import DECODER_VARIANCE, WEIGHT_KEYS, WHITEN, IVAEMethod
-from identvae.metrics.independence import bivariate_tests, hsic_test, subsample
+from identvae.methods.pair_tests import match_components
+from identvae.metrics.independence import bivariate_tests
 from identvae.metrics.mcc import abs_correlation, matching, mcc
 from identvae.models.ivae import IVAEConfig
 from identvae.train.data import stack_part
 from identvae.train.ensemble import RunSpec, TrainConfig, train_ensemble
 
 
-def flow_fit(x: np.ndarray, segments: np.ndarray, seed: int, epochs: int, transforms: int):
-    """n̂ [T, d] from a spline flow with a segment-conditional Gaussian prior, and its negative
-    log-likelihood per point. The columns enter
-    in a seeded random order: the autoregressive transforms alternate the natural and reversed
-    order, and hippo6's columns are in causal order, which the fit must not be handed."""
-    import zuko  # optional: the bench extra
-
-    torch.manual_seed(seed)
-    order = torch.randperm(x.shape[1])
-    xt = torch.tensor(x, dtype=torch.float32)[:, order]
-    ut = torch.tensor(segments, dtype=torch.long)
-    flow = zuko.flows.NSF(features=x.shape[1], transforms=transforms, hidden_features=(64, 64))
-    log_std = torch.nn.Parameter(torch.zeros(int(segments.max()) + 1, x.shape[1]))
-
-    def nll(xb: torch.Tensor, ub: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        n_hat, log_det = flow().transform.call_and_ladj(xb)
-        s = log_std[ub]
-        log_prior = (-0.5 * math.log(2 * math.pi) - s - 0.5 * (n_hat * torch.exp(-s)) ** 2).sum(-1)
-        return -(log_prior + log_det).mean(), n_hat
-
-    opt = torch.optim.Adam([*flow.parameters(), log_std], lr=1e-3)
-    batch = 256
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs * math.ceil(len(x) / batch))
-    for _ in range(epochs):
-        for idx in torch.randperm(len(x)).split(batch):
-            loss, _ = nll(xt[idx], ut[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-    with torch.no_grad():
-        loss, n_hat = nll(xt, ut)
-    return n_hat.numpy().astype(np.float64), float(loss)
-
-
-def ivae_fit(x: np.ndarray, segments: np.ndarray, seed: int, epochs: int, _transforms: int):
-    """n̂ [T, d]: encoder means of the workflow's NonSENS iVAE protocol (ivae_elbo_whitened),
-    and the last epoch's training loss (the negative ELBO)."""
-    t, d = x.shape
-    n_segments = int(segments.max()) + 1
-    data = Dataset(
+def _dataset(x: np.ndarray, segments: np.ndarray, seed: int) -> Dataset:
+    t = len(x)
+    return Dataset(
         np.zeros((t, 0), np.float32),  # no sources: the trainer's checks then skip the MCC
         x.astype(np.float32),
-        np.zeros(t, np.int8),  # all training (the iVAE protocol has no held-out split)
+        np.zeros(t, np.int8),  # all training (no held-out split)
         "file",
         {},
         {},
         seed,
         segments.astype(np.int64),
     )
-    method = IVAEMethod(IVAEConfig(d, d, n_segments), t, lr_patience=10**9)
+
+
+def flow_fit(x: np.ndarray, segments: np.ndarray, seed: int, args) -> tuple[np.ndarray, list]:
+    """n̂ [T, d] of the workflow's flow method (the restart of the lowest negative
+    log-likelihood of ``args.restarts``, trained side by side) and every restart's NLL."""
+    data = _dataset(x, segments, seed)
+    config = FlowConfig(x.shape[1], int(segments.max()) + 1, transforms=args.transforms)
+    method = FlowMethod(config, args.restarts, anneal_epochs=args.epochs)
+    train = TrainConfig(1e-3, 256, args.epochs, args.epochs, 10**9)
+    (result,) = train_ensemble(method, train, [RunSpec("fit", "data", seed)], {"data": data})
+    n_hat = _latents(method, result, data)
+    return n_hat, [float(v) for v in result.history[-1]["nll_restarts"].split()]
+
+
+def ivae_fit(x: np.ndarray, segments: np.ndarray, seed: int, args) -> tuple[np.ndarray, list]:
+    """n̂ [T, d]: encoder means of the workflow's NonSENS iVAE protocol (ivae_elbo_whitened),
+    ``args.restarts`` runs trained side by side, the one of the lowest training loss (the
+    negative ELBO) kept; and every run's loss."""
+    t, d = x.shape
+    data = _dataset(x, segments, seed)
+    method = IVAEMethod(IVAEConfig(d, d, int(segments.max()) + 1), t, lr_patience=10**9)
     weights = dict.fromkeys(WEIGHT_KEYS, 1.0) | {DECODER_VARIANCE: 0.01, WHITEN: 1.0}
-    run = RunSpec("fit", "data", seed, weights, lr=1e-3)
-    (result,) = train_ensemble(
-        method, TrainConfig(1e-3, 64, epochs, epochs, 10**9), [run], {"data": data}, progress=False
-    )
+    runs = [RunSpec(f"r{r}", "data", 100 * seed + r, weights) for r in range(args.restarts)]
+    train = TrainConfig(1e-3, 64, args.epochs, args.epochs, 10**9)
+    results = train_ensemble(method, train, runs, {"data": data}, progress=False)
+    losses = [float(r.history[-1]["train_loss"]) for r in results]
+    best = results[int(np.argmin(losses))]
+    return _latents(method, best, data), losses
+
+
+def _latents(method, result, data: Dataset) -> np.ndarray:
     params = {k: v[None] for k, v in result.state.items()}
     part = stack_part([data], "train", torch.device("cpu"))
-    generator = torch.Generator().manual_seed(seed)
+    generator = torch.Generator().manual_seed(0)
     latents = method.latents(params, part, torch.zeros(1, dtype=torch.long), [generator])
-    return latents["mean"][0], float(result.history[-1]["train_loss"])
+    return latents["mean"][0].astype(np.float64)
 
 
 ESTIMATORS = {"flow": flow_fit, "ivae": ivae_fit}
-
-
-def best_fit(estimator: str, x: np.ndarray, segments: np.ndarray, seed: int, args):
-    """``args.restarts`` fits (n̂, loss) with seeds 100 seed + r, and the index of the one of
-    lowest loss (negative log-likelihood or ELBO: the choice uses no ground truth)."""
-    fits = [
-        ESTIMATORS[estimator](x, segments, 100 * seed + r, args.epochs, args.transforms)
-        for r in range(args.restarts)
-    ]
-    return fits, min(range(len(fits)), key=lambda r: fits[r][1])
-
-
-def match_to_variables(x: np.ndarray, n_hat: np.ndarray, segments: np.ndarray) -> np.ndarray:
-    """For each variable i, the n̂ component it depends on most (Hungarian matching of the HSIC
-    statistics on a stratified subsample of 1000 points); no ground truth is used."""
-    rng = np.random.default_rng(0)
-    idx = subsample(segments, 1000, rng)
-    d = x.shape[1]
-    stat = np.array(
-        [
-            [hsic_test(x[idx, i], n_hat[idx, k], permutations=1, rng=rng)[0] for k in range(d)]
-            for i in range(d)
-        ]
-    )
-    rows, cols = matching(stat)
-    return cols[np.argsort(rows)]
 
 
 def reduced(edges: list[tuple[int, int]], n_nodes: int) -> list[tuple[int, int]]:
@@ -178,24 +142,20 @@ def run_setting(data: sem.CausalData, estimator: str, procedure: str, seed: int,
     start = time.perf_counter()
     decisions = []
     if procedure == "joint":
-        fits, best = best_fit(estimator, x, data.segments, seed, args)
-        n_hat = fits[best][0]
+        n_hat, losses = ESTIMATORS[estimator](x, data.segments, seed, args)
         fit_mcc = float(mcc(n, n_hat, method="spearman"))
-        restarts = ", ".join(
-            f"{loss:.3f}: {mcc(n, fit, method='spearman'):.3f}" for fit, loss in fits
-        )
-        own = match_to_variables(x, n_hat, data.segments)
+        own = match_components(x, n_hat, data.segments, 1000, np.random.default_rng(0))
         truth = matching(abs_correlation(n, n_hat, method="spearman"))[1]
         agree = int((own == truth).sum())
         for i, j in pairs:
             n_pair = n_hat[:, [own[i], own[j]]]
             decisions.append((i, j, tests(x[:, [i, j]], n_pair, data, (i, j), args)))
-        extra = f"matching right for {agree}/{d}; restarts (loss: MCC) {restarts}"
+        restarts = ", ".join(f"{loss:.3f}" for loss in losses)
+        extra = f"matching right for {agree}/{d}; restarts' losses {restarts}"
     else:
         mccs = []
         for i, j in pairs:
-            fits, best = best_fit(estimator, x[:, [i, j]], data.segments, seed, args)
-            n_hat = fits[best][0]
+            n_hat, _ = ESTIMATORS[estimator](x[:, [i, j]], data.segments, seed, args)
             mccs.append(float(mcc(n[:, [i, j]], n_hat, method="spearman")))
             decisions.append((i, j, tests(x[:, [i, j]], n_hat, data, (i, j), args)))
         fit_mcc, extra = float(np.median(mccs)), f"pair MCC min {min(mccs):.2f}"

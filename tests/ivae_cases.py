@@ -58,3 +58,24 @@ def tcl_runs() -> list[RunSpec]:
         RunSpec("c", "seed=1", 23, lr=1e-2),
         RunSpec("bad", "seed=1", 24, lr=1e30),
     ]
+
+
+def flow_method():
+    """The exact-likelihood flow on the same data (zuko's spline flow, small), two restarts per
+    run, the rate annealed, the pair tests at the end."""
+    from identvae.methods.flow import FlowConfig, FlowMethod
+    from identvae.methods.pair_tests import PairTests
+
+    model = FlowConfig(dim=2, n_segments=5, transforms=2, hidden=(8, 8))
+    tests = PairTests(permutations=19, max_points=100)
+    return FlowMethod(model, restarts=2, anneal_epochs=6, pair_tests=tests)
+
+
+def flow_runs() -> list[RunSpec]:
+    """Runs that differ in learning rate, data and seed, and one that diverges."""
+    return [
+        RunSpec("a", "seed=1", 31, lr=1e-2),
+        RunSpec("b", "seed=2", 32, lr=3e-3),
+        RunSpec("c", "seed=1", 33, lr=1e-2),
+        RunSpec("bad", "seed=1", 34, lr=1e30),
+    ]

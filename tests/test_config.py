@@ -129,8 +129,9 @@ def _ivae(mutate):
         (lambda e: e.update(train={"batch_size": 50000}), "ivae_fig2a.train.batch_size"),
         (lambda e: e["data"].update(source="file"), "ivae_fig2a.data.path"),
         (lambda e: e["sweep"].update(model=["ivea"]), "ivea"),
+        (lambda e: e["sweep"].update(model=["ivae", "flow"]), "ivae_fig2a.sweep.model"),
     ],
-    ids=["latent-dim", "n-above-d", "decoder", "batch", "no-path", "unknown-model"],
+    ids=["latent-dim", "n-above-d", "decoder", "batch", "no-path", "unknown-model", "flow"],
 )
 def test_bad_ivae_settings_are_refused_naming_the_key(mutate, key):
     with pytest.raises(ConfigError, match=key.replace(".", r"\.").replace("_fig2a", "_fig2a.*")):

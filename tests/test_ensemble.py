@@ -1,14 +1,24 @@
 """The ensemble invariant: runs trained together give the same numbers as each trained alone,
 including runs that stop early at different checks and a run that diverges, for every method
 (the VAE in each decoder-variance mode, the toy method with per-run learning rates, a plateau
-schedule, labels and no validation split, and the iVAE family with per-run objective weights)."""
+schedule, labels and no validation split, the iVAE family with per-run objective weights, TCL
+and the exact-likelihood flow)."""
 
 import math
 
 import pytest
 import torch
 from helpers import e1_data, sprites_data, sprites_model, vae_run, vae_training
-from ivae_cases import IVAE_TRAIN, ivae_data, ivae_method, ivae_runs, tcl_method, tcl_runs
+from ivae_cases import (
+    IVAE_TRAIN,
+    flow_method,
+    flow_runs,
+    ivae_data,
+    ivae_method,
+    ivae_runs,
+    tcl_method,
+    tcl_runs,
+)
 from test_method_toy import TOY_TRAIN, ToyAutoencoder, toy_dataset, toy_runs
 
 from identvae.data import datasets
@@ -90,6 +100,8 @@ CASES = {
     ),
     # SGD with a head-only phase and a step decay; FastICA and the pair tests in the checks
     "tcl": lambda _: (tcl_method(), IVAE_TRAIN, tcl_runs(), ivae_data()),
+    # zuko's modules stacked by torch.func, untrained buffers (masks, column orders)
+    "flow": lambda _: (flow_method(), IVAE_TRAIN, flow_runs(), ivae_data()),
 }
 
 

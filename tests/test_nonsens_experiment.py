@@ -125,3 +125,58 @@ def test_the_figure_draws_both_methods_the_oracle_and_the_truth(ctx):
     fig = nonsens.figure(ExperimentData(summary()), ctx)
     titles = [ax.get_title() for ax in fig.axes]
     assert titles == ["NonSENS-iVAE", "NonSENS-TCL", "oracle (true n)", "true graph"]
+
+
+def joint_run(decided: dict, status: str = "ok") -> dict:
+    """A flow run fitted on every variable at once: its pair tests in one JSON column."""
+    import json
+
+    from identvae.data import sem
+
+    tests = [
+        {
+            "pair": pair,
+            **dict.fromkeys(nonsens.P_KEYS, 0.5),
+            "decision": decided.get(pair, "undecided"),
+        }
+        for pair in sem.all_pairs(6)
+    ]
+    return {
+        "run_id": "flow_joint",
+        "status": status,
+        "model": "flow",
+        "pair": "joint",
+        "model_seed": 1,
+        "data_seed": 1,
+        "mcc": 0.9 if status == "ok" else np.nan,
+        "pair_tests": json.dumps(tests) if status == "ok" else np.nan,
+    }
+
+
+def test_a_joint_fit_gives_one_graph_from_every_pair_it_tested(ctx):
+    decided = {"0-2": "forward", "2-3": "forward", "0-4": "forward", "1-2": "backward"}
+    rows = pd.concat([summary(), pd.DataFrame([joint_run(decided)])], ignore_index=True)
+    table = nonsens.scores_table(rows, ctx).set_index("method")
+    flow = table.loc["flow"]
+    # 0→2 and 2→3 direct, 0→4 indirect (0→2→4), 2→1 reversed; 15 pairs tested, none missing
+    assert flow["edges"] == "PRc→ERc; PRc→CA1; ERc→PHc; ERc→CA3DG"
+    assert (flow["n_direct"], flow["n_indirect"], flow["n_reversed"]) == (2, 1, 1)
+    assert (flow["pairs_decided"], flow["pairs_missing"]) == (15, 0)
+    assert flow["mcc_median"] == pytest.approx(0.9)
+    # the pairwise methods' graphs are as without the joint run
+    assert table.loc["ivae", "edges"] == "PRc→ERc; ERc→Sub; CA3DG→CA1"
+    pairs = nonsens.pair_table(rows, ctx)
+    assert (pairs["model"] == "flow").sum() == 15
+    row = pairs[(pairs["model"] == "flow") & (pairs["x1"] == "PHc") & (pairs["x2"] == "ERc")]
+    assert row.iloc[0]["edge"] == "ERc→PHc" and row.iloc[0]["edge_class"] == "reversed"
+    caption = nonsens.caption(ExperimentData(rows), ctx)
+    assert "one fit of all 6 variables" in caption
+
+
+def test_a_joint_fit_that_did_not_finish_leaves_every_pair_undecided_and_says_so(ctx):
+    rows = pd.concat([summary(), pd.DataFrame([joint_run({}, "diverged")])], ignore_index=True)
+    table = nonsens.scores_table(rows, ctx).set_index("method")
+    assert table.loc["flow", "edges"] == "(none)"
+    assert table.loc["flow", "pairs_missing"] == 15
+    reasons = nonsens.pair_table(rows, ctx).query("model == 'flow'")["reason"]
+    assert len(reasons) == 15 and all(r.startswith("the fit did not finish") for r in reasons)

@@ -1,7 +1,8 @@
 """Your own causal data end to end: a CSV with a header, numeric columns and a segment column,
 plus a reference edge list, named in the config, runs NonSENS with the iVAE and TCL on every
-pair and writes the edge list (decisions and p-values per pair fit) and the drawn graphs; a bad
-file is refused when the workflow is parsed, naming the file and the problem, before any job."""
+pair and the flow on all variables at once, and writes the edge list (decisions and p-values
+per pair) and the drawn graphs; a bad file is refused when the workflow is parsed, naming the
+file and the problem, before any job."""
 
 import csv
 
@@ -45,8 +46,9 @@ def overlay(tmp_path, data_path, edges_path):
         "model": {"latent_dim": 2, "hidden": 16},
         "train": {"max_epochs": 2, "val_every": 1},
         "tcl": {"steps": 40, "head_steps": 10, "batch_size": 64, "checks": 1},
+        "flow": {"epochs": 2, "transforms": 1, "hidden": [8], "restarts": 2, "checks": 1},
         "nonsens": {"permutations": 49, "max_points": 200},
-        "sweep": {"model": ["ivae", "tcl"], "pair": "all", "model_seed": [1]},
+        "sweep": {"model": ["ivae", "tcl", "flow"], "pair": "all", "model_seed": [1]},
     }
     path = tmp_path / "mine.yaml"
     path.write_text(yaml.safe_dump({"progress": False, "experiments": experiments}))
@@ -60,15 +62,20 @@ def test_a_user_csv_runs_end_to_end(tmp_path):
     proc = run_snakemake(tmp_path, overlay(tmp_path, data, edges), "--cores", "2", *targets)
     assert proc.returncode == 0, proc.stderr[-4000:]
     summary = pd.read_csv(tmp_path / "results" / EXP / "summary.csv")
-    assert sorted(summary["pair"].unique()) == ["0-1", "0-2", "1-2"]  # every pair, both methods
-    assert sorted(summary["model"]) == ["ivae"] * 3 + ["tcl"] * 3
+    # every pair for the iVAE and TCL, one fit of all three variables for the flow
+    assert sorted(summary["pair"].unique()) == ["0-1", "0-2", "1-2", "joint"]
+    assert sorted(summary["model"]) == ["flow"] + ["ivae"] * 3 + ["tcl"] * 3
     assert (summary["status"] == "ok").all()
+    pairwise = summary[summary["model"] != "flow"]
     for key in ("p_x1_n1", "p_x1_n2", "p_x2_n1", "p_x2_n2"):
-        assert summary[key].between(0, 1).all(), key
+        assert pairwise[key].between(0, 1).all(), key
+    flow = summary[summary["model"] == "flow"].iloc[0]
+    assert sorted(flow["components"].split()) == ["0", "1", "2"]  # a one-to-one matching
     assert summary["mcc"].isna().all()  # a user's file has no true disturbances
     table = pd.read_csv(tmp_path / "results" / "tables" / f"{EXP}.csv")
     assert set(table["x1"]) | set(table["x2"]) == set(NAMES)  # the edge list names the nodes
     assert set(table["decision"]) <= {"forward", "backward", "no_edge", "undecided"}
+    assert (table["model"] == "flow").sum() == 3  # the joint fit's three pairs, each tested
     caption = (tmp_path / "results/figures" / f"{EXP}.caption.md").read_text()
     assert str(data) in caption and str(edges) in caption
 

@@ -4,7 +4,7 @@ schedule against torch's ReduceLROnPlateau run once per run."""
 import pytest
 import torch
 
-from identvae.train.optim import FlatAdam, RowAdam, RowPlateau
+from identvae.train.optim import FlatAdam, RowAdam, RowCosine, RowPlateau
 
 SHAPES = [(3, 4, 5), (3, 1, 5), (3,)]  # stacked tensors [R, ...] of three runs
 
@@ -125,6 +125,34 @@ def test_row_plateau_is_torch_reduce_lr_on_plateau_per_run(kwargs):
     for r in range(3):
         assert got[r] == pytest.approx(expected[r], rel=1e-12), r
     assert any(seq[-1] < seq[0] for seq in expected)  # the sequences do reduce the rate
+
+
+def test_row_cosine_is_torch_cosine_annealing_per_run_and_ends_at_zero():
+    lr0, epochs = [1e-3, 3e-2], 7
+    expected = []
+    for lr in lr0:
+        opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=lr)
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
+        seq = []
+        for _ in range(epochs):
+            opt.step()
+            sched.step()
+            seq.append(opt.param_groups[0]["lr"])
+        expected.append(seq)
+    cosine = RowCosine(epochs)
+    lr = torch.tensor(lr0, dtype=torch.float64)
+    state = cosine.init_state(lr)
+    got = [[], []]
+    for _ in range(epochs):
+        lr = cosine.step(state, lr, torch.zeros(2))
+        for r in range(2):
+            got[r].append(float(lr[r]))
+    for r in range(2):
+        assert got[r] == pytest.approx(expected[r], rel=1e-9, abs=1e-15), r
+        assert got[r][-1] == pytest.approx(0.0, abs=1e-15) and got[r][0] < lr0[r]
+    # a dropped row keeps the others' schedule: state is per run
+    kept = {k: v[1:] for k, v in state.items()}
+    assert kept["initial"].tolist() == [3e-2]
 
 
 def float32_start(seed=0):

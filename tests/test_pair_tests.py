@@ -3,6 +3,7 @@ edge of the hippo6 SEM, call two independent roots unconnected, and say nothing 
 disturbances or without tests."""
 
 import dataclasses
+import json
 
 import numpy as np
 import pytest
@@ -36,3 +37,23 @@ def test_the_oracle_needs_tests_and_true_disturbances():
     assert oracle(None, ds) == {}
     no_truth = dataclasses.replace(ds, sources=np.zeros((len(ds.sources), 0), np.float32))
     assert oracle(TESTS, no_truth) == {}
+
+
+def test_a_joint_fit_matches_each_variable_to_its_own_component_then_tests_every_pair():
+    """The known answer: n̂ = the true disturbances in shuffled column order. The matching must
+    undo the shuffle, and the pairs of true edges and of the two roots are then decided as the
+    oracle decides them."""
+    ds = sem.pair_dataset(
+        {"source": "hippo6", "n_segments": 20, "segment_size": 250, "pair": sem.JOINT}, 3
+    )
+    assert ds.observations.shape[1] == 6 and ds.config["obs_dim"] == 6
+    shuffle = np.array([3, 5, 0, 1, 4, 2])  # n̂_k = n_shuffle[k]
+    result = TESTS.run_joint(ds.observations, ds.sources[:, shuffle], ds.labels, seed=7)
+    own = [int(k) for k in result["components"].split()]
+    assert [int(shuffle[k]) for k in own] == list(range(6))
+    tested = {r["pair"]: r for r in json.loads(result["pair_tests"])}
+    assert list(tested) == sem.all_pairs(6)
+    for text, decision in (("0-2", "forward"), ("2-3", "forward"), ("0-1", "no_edge")):
+        assert tested[text]["decision"] == decision, tested[text]
+    assert set(tested["0-2"]) == {"pair", "p_x1_n1", "p_x1_n2", "p_x2_n1", "p_x2_n2", "decision"}
+    assert result == TESTS.run_joint(ds.observations, ds.sources[:, shuffle], ds.labels, seed=7)

@@ -177,3 +177,39 @@ def test_ivae_structural_keys_change_the_architecture_per_chunk():
         "layers": 4,
         "segments": grid["data"]["n_segments"],
     }
+
+
+NONSENS = {
+    "data": {"source": "hippo6", "n_segments": 5, "segment_size": 60},
+    "model": {"latent_dim": 2},
+    "models": {
+        "ivae": {"prior": "conditional", "weights": [1, 1, 1, 1]},
+        "flow": {"method": "flow"},
+    },
+    "train": {"lr": 1e-3},
+    "tcl": {"steps": 10},
+    "flow": {"epochs": 3, "restarts": 2},
+    "nonsens": {"alpha": 0.05},
+    "sweep": {"model": ["ivae", "flow"], "pair": ["0-1", "0-2", "1-2"], "data_seed": [1, 2]},
+    "runs_per_job": 10,
+}  # fmt: skip
+
+
+def test_a_joint_method_gets_one_run_per_seed_for_all_pairs_in_chunks_of_its_own():
+    runs = sweeps.expand_runs("ivae_nonsens", NONSENS)
+    flow = [r for r in runs if r["model"] == "flow"]
+    assert [r["run_id"] for r in flow] == [
+        "model=flow_pair=joint_dseed=1",
+        "model=flow_pair=joint_dseed=2",
+    ]
+    assert [r["data_id"] for r in flow] == ["pair=joint_seed=1", "pair=joint_seed=2"]
+    assert sum(r["model"] == "ivae" for r in runs) == 6  # 3 pairs x 2 data seeds
+    assert sweeps.data_config("ivae_nonsens", NONSENS, "pair=joint_seed=1")["pair"] == "joint"
+    chunks = [
+        sweeps.chunk_runs("ivae_nonsens", NONSENS, c)
+        for c in sweeps.chunk_ids("ivae_nonsens", NONSENS)
+    ]
+    assert [{r["model"] for r in c} for c in chunks] == [{"ivae"}, {"flow"}]
+    spec = sweeps.chunk_spec("ivae_nonsens", NONSENS, "chunk001")
+    assert spec["model"]["method"] == "flow" and spec["flow"] == NONSENS["flow"]
+    assert "flow" not in sweeps.chunk_spec("ivae_nonsens", NONSENS, "chunk000")

@@ -106,6 +106,11 @@ def _check_ivae_experiment(where: str, exp: dict[str, Any]) -> None:
     """One iVAE experiment's settings (one variant of them). A user's data file is read and
     checked here, when the workflow is parsed, so a bad file stops it before any job."""
     data, model = exp["data"], exp["model"]
+    if model.get("method") == "flow" and "pair" not in exp["sweep"]:
+        raise ConfigError(
+            f"{where}.sweep.model: a {{method: flow}} model fits causal data for NonSENS (every "
+            "variable at once); this experiment has no causal data (sweep pair)"
+        )
     if "pair" in exp["sweep"]:
         if model["latent_dim"] != 2:
             raise ConfigError(
@@ -154,7 +159,7 @@ def _check_ivae_experiment(where: str, exp: dict[str, Any]) -> None:
                 f"{where}.models.{whitened[0]}.whiten: whitening is for continuous observations "
                 "(a Gaussian decoder); binary ones are modelled as they are"
             )
-    section = "tcl" if model.get("method") == "tcl" else "train"
+    section = model.get("method") if model.get("method") in ("tcl", "flow") else "train"
     if exp[section]["batch_size"] > n_points:
         raise ConfigError(
             f"{where}.{section}.batch_size = {exp[section]['batch_size']} exceeds the "

@@ -46,6 +46,7 @@ PAPER_SWEEPS = {
     # model names one entry of the experiment's ``models`` (objective weights and prior, or
     # another method: TCL); its prior or method is a structural value derived from the name.
     # pair: the two observed variables of one NonSENS fit ("0-2"); each pair is its own dataset
+    # ("joint": every variable, the one fit of a method that fits them at once, JOINT_METHODS)
     "ivae": PaperSweep(
         {"model": "model", "pair": "pair", "lr": "lr", **SEEDS},
         ("lr",),
@@ -125,9 +126,11 @@ def expand_runs(exp_name: str, exp: dict[str, Any]) -> list[dict[str, Any]]:
             raise ValueError(f"experiments.{exp_name}.sweep.{key} is empty: nothing to run")
     id_keys = [k for k in keys if len(sweep[k]) > 1]
     data_id_keys = [k for k in DATA_KEYS if k in id_keys]
-    runs = []
+    runs, joint_ids = [], set()
     for values in itertools.product(*(sweep[k] for k in keys)):
         point = dict(zip(keys, values, strict=True))
+        if "pair" in point and _fits_jointly(exp_name, exp, point.get("model")):
+            point["pair"] = _joint_pair()  # one fit of every variable stands for every pair
         run = {k: float(exp["train"][k]) for k in paper.train_keys if k in exp["train"]}
         run |= {"model_seed": 0, "data_seed": 0}
         run |= {k: v for k, v in point.items() if k in paper.per_run}
@@ -145,11 +148,32 @@ def expand_runs(exp_name: str, exp: dict[str, Any]) -> list[dict[str, Any]]:
                 variant["prior"] = named["prior"]
         if variant:  # only then: existing chunk specs (and so their params) stay as they were
             run["variant"] = variant
+        if point.get("pair") == _joint_pair():
+            if run["run_id"] in joint_ids:
+                continue
+            joint_ids.add(run["run_id"])
         runs.append(run)
     ids = [r["run_id"] for r in runs]
     if len(set(ids)) != len(ids):
         raise ValueError(f"experiments.{exp_name}.sweep: repeated values give duplicate run ids")
     return runs
+
+
+#: Methods that fit every variable of causal data at once: a NonSENS sweep's pairs give them
+#: one run per seed, its pair "joint" (the iVAE and TCL fit one pair per run).
+JOINT_METHODS = ("flow",)
+
+
+def _joint_pair() -> str:
+    from identvae.data.sem import JOINT
+
+    return JOINT
+
+
+def _fits_jointly(exp_name: str, exp: dict[str, Any], model: str | None) -> bool:
+    if model is None:
+        return False
+    return _named_model(exp_name, exp, model).get("method") in JOINT_METHODS
 
 
 def _named_model(exp_name: str, exp: dict[str, Any], name: str) -> dict[str, Any]:
@@ -270,8 +294,8 @@ def chunk_spec(exp_name: str, exp: dict[str, Any], chunk: str) -> dict[str, Any]
     }
     if "models" in settings:  # the iVAE family's named models (weights, prior)
         spec["models"] = {run["model"]: settings["models"][run["model"]] for run in runs}
-    if variant.get("method") == "tcl":
-        spec["tcl"] = settings["tcl"]
+    if variant.get("method") in ("tcl", "flow"):  # the method's own training section
+        spec[variant["method"]] = settings[variant["method"]]
     if "nonsens" in settings:  # NonSENS's tests at the end of each pair fit
         spec["nonsens"] = settings["nonsens"]
     return copy.deepcopy(spec)

@@ -491,6 +491,10 @@ def parse_pair(text: str) -> tuple[int, int]:
     return pair
 
 
+#: The "pair" of a NonSENS fit of every variable at once (a method that fits them jointly).
+JOINT = "joint"
+
+
 def all_pairs(n_variables: int) -> list[str]:
     """Every pair "i-j", i < j < n_variables, in lexicographic order of (i, j) (numeric, so
     "0-2" comes before "0-10")."""
@@ -517,22 +521,24 @@ def causal_data(config: dict[str, Any], seed: int) -> CausalData:
 
 
 def pair_dataset(config: dict[str, Any], seed: int) -> Dataset:
-    """The Dataset of one bivariate NonSENS fit: columns ``config["pair"]`` of the causal data.
+    """The Dataset of one NonSENS fit: columns ``config["pair"]`` of the causal data, or every
+    column when the pair is ``JOINT``.
 
-    observations: x[:, pair] (z-scored over all d columns' points) as float32; sources: the
-    true disturbances of the pair, or [T, 0] for a file (no ground truth); labels the segments;
-    split all 0 (the fit uses every point). mixing_params: "pair" [2], "edges" [E, 2] int64
-    (the whole graph, empty if none) and "names" [d] (a unicode array, loadable without
-    pickle); config gains n_segments and obs_dim = 2."""
+    observations: x[:, columns] (z-scored over all d columns' points) as float32; sources: the
+    true disturbances of those columns, or [T, 0] for a file (no ground truth); labels the
+    segments; split all 0 (the fit uses every point). mixing_params: "pair" (the columns, [2]
+    or [d]), "edges" [E, 2] int64 (the whole graph, empty if none) and "names" [d] (a unicode
+    array, loadable without pickle); config gains n_segments and obs_dim (2, or d)."""
     from identvae.data.datasets import Dataset
 
     if "pair" not in config:
         raise ValueError("causal data: config lacks 'pair'")
-    pair = parse_pair(config["pair"])
+    joint = config["pair"] == JOINT
+    pair = None if joint else parse_pair(config["pair"])
     data = causal_data(config, seed)
-    if pair[1] >= len(data.names):
+    if pair is not None and pair[1] >= len(data.names):
         raise ValueError(f"causal data: pair {config['pair']!r} but only {len(data.names)} columns")
-    columns = list(pair)
+    columns = list(range(len(data.names))) if joint else list(pair)
     t = len(data.x)
     sources = (
         np.zeros((t, 0), dtype=np.float32)
@@ -545,11 +551,11 @@ def pair_dataset(config: dict[str, Any], seed: int) -> Dataset:
         split=np.zeros(t, dtype=np.int8),
         mixing_name="sem_pair",
         mixing_params={
-            "pair": np.array(pair, dtype=np.int64),
+            "pair": np.array(columns, dtype=np.int64),
             "edges": np.array(data.edges or [], dtype=np.int64).reshape(-1, 2),
             "names": np.array(data.names),
         },
-        config=dict(config) | {"n_segments": data.n_segments, "obs_dim": 2},
+        config=dict(config) | {"n_segments": data.n_segments, "obs_dim": len(columns)},
         seed=int(seed),
         labels=np.array(data.segments),
     )

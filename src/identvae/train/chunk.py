@@ -30,6 +30,7 @@ from identvae.io import write_json
 from identvae.methods import pair_tests
 from identvae.methods.base import Method
 from identvae.methods.etg_vae import PRIOR_CODE, EtgVAE
+from identvae.methods.flow import FlowConfig, FlowMethod
 from identvae.methods.ivae import DECODER_VARIANCE, WEIGHT_KEYS, WHITEN, IVAEMethod
 from identvae.methods.pair_tests import PairTests
 from identvae.methods.tcl import TCLMethod
@@ -198,6 +199,34 @@ def _oracle_tests(spec: dict[str, Any], ds: Dataset) -> dict[str, Any]:
     return pair_tests.oracle(PairTests.from_settings(spec.get("nonsens")), ds)
 
 
+def flow_method(spec: dict[str, Any], loaded: dict[str, Dataset]) -> FlowMethod:
+    """The exact-likelihood flow of a chunk spec: its dimension from the data (a NonSENS joint
+    fit: every variable), its architecture and epochs from the experiment's ``flow`` section."""
+    first = next(iter(loaded.values()))
+    f = spec["flow"]
+    model = FlowConfig(
+        dim=first.observations.shape[1],
+        n_segments=_segment_count(spec, loaded),
+        transforms=f["transforms"],
+        hidden=tuple(f["hidden"]),
+        bins=f["bins"],
+    )
+    tests = PairTests.from_settings(spec.get("nonsens"))
+    return FlowMethod(model, f["restarts"], anneal_epochs=f["epochs"], pair_tests=tests)
+
+
+def flow_train_config(spec: dict[str, Any], loaded: dict[str, Dataset]) -> TrainConfig:
+    """The flow's ``epochs`` at its batch size and rate, checked ``checks`` times."""
+    f = spec["flow"]
+    return TrainConfig(
+        lr=f["lr"],
+        batch_size=f["batch_size"],
+        max_epochs=f["epochs"],
+        val_every=max(1, f["epochs"] // f["checks"]),
+        patience=f["epochs"] + 1,
+    )
+
+
 def _segment_data_metrics(spec: dict[str, Any], ds: Dataset) -> dict[str, Any]:
     """What the iVAE family's datasets report: how hard a drawn segment mixing is (its C_IMA,
     its matrices' conditioning), and NonSENS's oracle tests on a pair dataset."""
@@ -210,13 +239,14 @@ def _segment_data_metrics(spec: dict[str, Any], ds: Dataset) -> dict[str, Any]:
 
 
 #: The chunk spec's sections beyond data, model and train that a method is built from.
-METHOD_SECTIONS = ("tcl", "nonsens")
+METHOD_SECTIONS = ("tcl", "flow", "nonsens")
 
 #: How each method of the registry plugs into a training job.
 METHOD_PLUGINS = {
     "etg_vae": MethodPlugin(etg_vae, etg_run_settings, _mixing_contrasts),
     "ivae": MethodPlugin(ivae_method, ivae_run_settings, _segment_data_metrics),
     "tcl": MethodPlugin(tcl_method, lambda spec, run: {}, _oracle_tests, tcl_train_config),
+    "flow": MethodPlugin(flow_method, lambda spec, run: {}, _oracle_tests, flow_train_config),
 }
 
 

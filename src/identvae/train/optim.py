@@ -219,6 +219,32 @@ class RowPlateau:
         return new_lr
 
 
+class RowCosine:
+    """``torch.optim.lr_scheduler.CosineAnnealingLR`` stepped once per epoch, kept per run: after
+    epoch e of ``epochs`` a run's rate is its initial rate times (1 + cos(π e / epochs)) / 2, so
+    the last epoch ends at 0. The loss is not read. State: each run's initial rate and epoch
+    count [R], dropped with its rows like :class:`RowPlateau`'s."""
+
+    def __init__(self, epochs: int):
+        if epochs < 1:
+            raise ValueError(f"epochs must be >= 1, got {epochs}")
+        self.epochs = epochs
+
+    def init_state(self, lr: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {
+            "initial": lr.to(torch.float64).clone(),
+            "epoch": torch.zeros(len(lr), dtype=torch.long),
+        }
+
+    def step(
+        self, state: dict[str, torch.Tensor], lr: torch.Tensor, loss: torch.Tensor
+    ) -> torch.Tensor:
+        """Count one epoch per run in ``state`` (in place); return the new rates [R]."""
+        state["epoch"] = state["epoch"] + 1
+        done = state["epoch"].clamp(max=self.epochs).to(torch.float64) / self.epochs
+        return state["initial"] * 0.5 * (1.0 + torch.cos(math.pi * done))
+
+
 class RowSGD(ElementwiseOptimizer):
     """SGD with momentum and L2 weight decay (``torch.optim.SGD``'s update: no dampening, not
     Nesterov) with step size ``lr[r]`` for row r of every tensor, a step decay and a first phase

@@ -14,6 +14,7 @@ The user-data experiment (``ivae_nonsens_user``) uses this module's functions on
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -36,9 +37,12 @@ TITLE = "iVAE Fig. 4 stand-in: NonSENS on the simulated hippo6 SEM"
 #: The iVAE-family models NonSENS knows, ours first: the claims' NonSENS-iVAE is the first of
 #: these in the sweep (see :func:`claims_ivae`).
 IVAE_METHODS = ("ivae_elbo_whitened", "ivae_whitened", "ivae")
-METHODS = (*IVAE_METHODS, "tcl")
+#: The exact-likelihood flow (beyond the paper): one joint fit of every variable per seed.
+FLOW = "flow"
+METHODS = (*IVAE_METHODS, "tcl", FLOW)
 ORACLE = "oracle"
 LABELS = {
+    FLOW: "NonSENS, iVAE model by exact likelihood (flow, joint fit; ours)",
     "ivae_elbo_whitened": "NonSENS-iVAE, ELBO fits (ours)",
     "ivae": "NonSENS-iVAE",
     "ivae_whitened": "NonSENS-iVAE, whitened x (ours)",
@@ -126,8 +130,28 @@ def _decisions(rows: pd.DataFrame, column: str) -> list[tuple[int, int, str]]:
     return [(*sem.parse_pair(p), d) for p, d in zip(rows["pair"], rows[column], strict=True)]
 
 
-def estimated_graphs(summary: pd.DataFrame) -> list[Graph]:
+def pair_rows(summary: pd.DataFrame, n_nodes: int) -> pd.DataFrame:
+    """One row per pair fit: a joint fit's run (pair "joint") becomes one row per pair of its
+    ``pair_tests`` (the run's other columns repeated, its MCC that of the whole fit); a joint run
+    that did not finish becomes every pair, without tests."""
+    if "pair" not in summary or not (summary["pair"] == sem.JOINT).any():
+        return summary
+    rows = []
+    for _, run in summary.iterrows():
+        if run["pair"] != sem.JOINT:
+            rows.append(run.to_dict())
+            continue
+        tested = run.get("pair_tests")
+        if isinstance(tested, str):
+            rows += [run.to_dict() | result for result in json.loads(tested)]
+        else:
+            rows += [run.to_dict() | {"pair": pair} for pair in sem.all_pairs(n_nodes)]
+    return pd.DataFrame(rows).drop(columns=["pair_tests"], errors="ignore")
+
+
+def estimated_graphs(summary: pd.DataFrame, n_nodes: int) -> list[Graph]:
     """Every method's graph per (data seed, model seed), then the oracle's per data seed."""
+    summary = pair_rows(summary, n_nodes)
     out = []
     for (model, dseed, mseed), cell in summary.groupby(["model", "data_seed", "model_seed"]):
         ok = ok_runs(cell)
@@ -171,7 +195,7 @@ def _edge_text(edges, names) -> str:
 def scores_table(summary: pd.DataFrame, ctx: Context) -> pd.DataFrame:
     """One row per estimated graph: its edges, their classes and its scores against the truth,
     and its overlap with the other method's graph of the same seeds."""
-    found = estimated_graphs(summary)
+    found = estimated_graphs(summary, ctx.n_nodes)
     by_seeds = {(g.method, g.data_seed, g.model_seed): g for g in found}
     rows = []
     for g in found:
@@ -220,7 +244,7 @@ def pair_table(summary: pd.DataFrame, ctx: Context) -> pd.DataFrame:
     MCC against the pair's true disturbances where they are known and (with a reference graph)
     the edge's class."""
     rows = []
-    for _, run in summary.iterrows():
+    for _, run in pair_rows(summary, ctx.n_nodes).iterrows():
         i, j = sem.parse_pair(run["pair"])
         edge = {"forward": (i, j), "backward": (j, i)}.get(run.get("decision"))
         row = {
@@ -265,7 +289,7 @@ def figure(data: ExperimentData, ctx: Context) -> Figure:
 
 def draw(data: ExperimentData, ctx: Context, title: str) -> Figure:
     """The graphs of each method (and the oracle, and the truth) side by side."""
-    found = estimated_graphs(data.summary)
+    found = estimated_graphs(data.summary, ctx.n_nodes)
     panels = [
         (LABELS[m], drawn_edges(found, m, ctx))
         for m in (*METHODS, ORACLE)
@@ -310,11 +334,19 @@ def describe(data: ExperimentData, ctx: Context, experiment: str) -> str:
     else:
         score_text = "no reference graph, so no scores"
         colours = "Without a reference graph every edge is drawn blue."
+    joint = (
+        f" ({LABELS[FLOW]}: one fit of all {ctx.n_nodes} variables, each variable matched to "
+        "the recovered component it depends on most by HSIC, every pair tested on its two "
+        "components)"
+        if FLOW in methods
+        else ""
+    )
     text = (
         f"NonSENS graphs on {ctx.description}: every pair of the {ctx.n_nodes} variables is one "
-        f"fit of each method (segment label as u), its recovered disturbances tested against "
-        f"the pair by {test}; a graph is the union of the pairs' decided edges. Edge width and "
-        f"opacity: the share of the method's graphs (over data and model seeds) with the edge. "
+        f"fit of each method (segment label as u){joint}, its recovered disturbances tested "
+        f"against the pair by {test}; a graph is the union of the pairs' decided edges. Edge "
+        f"width and opacity: the share of the method's graphs (over data and model seeds) with "
+        f"the edge. "
         f"{colours} Scores over graphs (mean ± std): {score_text}. "
         f"{common.seed_counts(summary)}; one graph per data and model seed. "
         f"{phrases.accounting(summary['status'], 'their pairs count as undecided')} "
