@@ -170,7 +170,7 @@ def test_a_joint_fit_gives_one_graph_from_every_pair_it_tested(ctx):
     row = pairs[(pairs["model"] == "flow") & (pairs["x1"] == "PHc") & (pairs["x2"] == "ERc")]
     assert row.iloc[0]["edge"] == "ERc→PHc" and row.iloc[0]["edge_class"] == "reversed"
     caption = nonsens.caption(ExperimentData(rows), ctx)
-    assert "one fit of all 6 variables" in caption
+    assert "is one fit of all 6 variables" in caption
 
 
 def test_a_joint_fit_that_did_not_finish_leaves_every_pair_undecided_and_says_so(ctx):

@@ -8,6 +8,7 @@ fits that found it."""
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 
 import numpy as np
@@ -122,7 +123,7 @@ def _draw_panel(
     ax.set_ylim(-_LIMIT, _LIMIT)
     ax.set_aspect("equal")
     ax.set_axis_off()
-    ax.set_title(title, fontsize=9)
+    ax.set_title(title, fontsize=9, pad=10)  # clear of the top node's label
 
 
 def plot_graphs(
@@ -137,11 +138,16 @@ def plot_graphs(
     apply_style()
     width = min(FIG_WIDTH, 2.6 * len(panels))
     panel_in = width / len(panels)
-    fig, axes = plt.subplots(1, len(panels), figsize=(width, panel_in + 0.55), layout="constrained")
+    # titles wrapped to their panel's width (about 0.55 em per character at 9 pt)
+    chars = max(12, int(panel_in * 72 / (0.55 * 9)))
+    titles = [textwrap.fill(t, chars) for t, _ in panels]
+    lines = max(t.count("\n") + 1 for t in titles)
+    height = panel_in + 0.55 + 0.16 * (lines - 1)
+    fig, axes = plt.subplots(1, len(panels), figsize=(width, height), layout="constrained")
     # an axes spans about 85% of its panel's width once the layout adds its margins
     diameter_pt = 2 * node_radius(len(names)) * 0.85 * panel_in / (2 * _LIMIT) * 72
     font = label_font(names, diameter_pt)
-    for ax, (panel_title, edges) in zip(np.atleast_1d(axes), panels, strict=True):
+    for ax, panel_title, (_, edges) in zip(np.atleast_1d(axes), titles, panels, strict=True):
         _draw_panel(ax, panel_title, edges, names, font)
     handles = [
         Line2D([], [], color=FEASIBLE_COLOUR, linewidth=1.8, label="feasible"),

@@ -42,7 +42,7 @@ FLOW = "flow"
 METHODS = (*IVAE_METHODS, "tcl", FLOW)
 ORACLE = "oracle"
 LABELS = {
-    FLOW: "NonSENS, iVAE model by exact likelihood (flow, joint fit; ours)",
+    FLOW: "NonSENS-flow: iVAE model, exact likelihood (ours)",
     "ivae_elbo_whitened": "NonSENS-iVAE, ELBO fits (ours)",
     "ivae": "NonSENS-iVAE",
     "ivae_whitened": "NonSENS-iVAE, whitened x (ours)",
@@ -334,19 +334,18 @@ def describe(data: ExperimentData, ctx: Context, experiment: str) -> str:
     else:
         score_text = "no reference graph, so no scores"
         colours = "Without a reference graph every edge is drawn blue."
-    joint = (
-        f" ({LABELS[FLOW]}: one fit of all {ctx.n_nodes} variables, each variable matched to "
-        "the recovered component it depends on most by HSIC, every pair tested on its two "
-        "components)"
-        if FLOW in methods
-        else ""
-    )
+    fits = f"every pair of the {ctx.n_nodes} variables is one fit of each method"
+    if FLOW in methods:
+        fits = (
+            f"every pair of the {ctx.n_nodes} variables is one fit of the iVAE and of TCL, and "
+            f"the flow (the iVAE's model by exact likelihood, ours) is one fit of all "
+            f"{ctx.n_nodes} variables, each matched to the component it depends on most (HSIC)"
+        )
     text = (
-        f"NonSENS graphs on {ctx.description}: every pair of the {ctx.n_nodes} variables is one "
-        f"fit of each method (segment label as u){joint}, its recovered disturbances tested "
-        f"against the pair by {test}; a graph is the union of the pairs' decided edges. Edge "
-        f"width and opacity: the share of the method's graphs (over data and model seeds) with "
-        f"the edge. "
+        f"NonSENS graphs on {ctx.description}: {fits} (segment label as u); each pair's "
+        f"recovered disturbances are tested against the pair by {test}; a graph is the union "
+        "of the pairs' decided edges. Edge width and opacity: the share of the method's graphs "
+        "(over data and model seeds) with the edge. "
         f"{colours} Scores over graphs (mean ± std): {score_text}. "
         f"{common.seed_counts(summary)}; one graph per data and model seed. "
         f"{phrases.accounting(summary['status'], 'their pairs count as undecided')} "
