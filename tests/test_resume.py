@@ -6,7 +6,16 @@ import math
 import pytest
 import torch
 from helpers import e1_data, vae_run, vae_training
-from ivae_cases import IVAE_TRAIN, ivae_data, ivae_method, ivae_runs, tcl_method, tcl_runs
+from ivae_cases import (
+    IVAE_TRAIN,
+    flow_method,
+    flow_runs,
+    ivae_data,
+    ivae_method,
+    ivae_runs,
+    tcl_method,
+    tcl_runs,
+)
 from test_ensemble import conv_case
 from test_method_toy import TOY_TRAIN, ToyAutoencoder, toy_dataset, toy_runs
 
@@ -65,6 +74,8 @@ CASES = {
     ),
     # SGD with a head-only phase and a step decay; FastICA and the pair tests in the checks
     "tcl": lambda _: (tcl_method(), IVAE_TRAIN, tcl_runs(), ivae_data()),
+    # restarts inside each run, untrained buffers, a cosine schedule's state, joint pair tests
+    "flow": lambda _: (flow_method(), IVAE_TRAIN, flow_runs(), ivae_data()),
     "conv": lambda _: conv_case(None, max_epochs=14),
 }
 
