@@ -26,7 +26,7 @@ INPUT_KINDS = ("summary", "histories", "latents", "pictures")
 #: Inputs only figures read (made from the runs' weights; tables and claims never need them).
 FIGURE_ONLY = ("latents", "pictures")
 #: The training methods (identvae.train.chunk.METHOD_PLUGINS builds each from a chunk spec).
-METHODS = ("etg_vae", "ivae", "tcl")
+METHODS = ("etg_vae", "ivae", "tcl", "flow")
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ enter in a random order of each restart's own), so the loss is the exact negativ
 and n̂ = g(x). Nothing is approximated, so the ELBO's gap (docs/papers/embrace-the-gap.md) does not
 bias the fit. zuko's modules hold one network; the runs of a chunk are stacked with torch.func
 (``stack_module_state``, ``vmap`` over ``functional_call``), so a run trained together equals it
-trained alone. Needs the optional ``flow`` dependencies (``pip install -e ".[flow]"``).
+trained alone.
 
 A check records the negative log-likelihood per point and, where the true sources are known,
 the MCC of n̂ against them; for NonSENS, the finished fit's n̂ is tested against every pair of
@@ -92,8 +92,8 @@ class FlowMethod:
     A run holds ``restarts`` flows of its own (stacked tensors [R, K, ...]), trained side by side
     on the same minibatches, each by its own likelihood (the loss is their mean); what a run
     reports (its n̂, metrics and tests) is the restart of the lowest negative log-likelihood on
-    the data, chosen without ground truth. Restarts matter: the fit depends on the random
-    column orders of the transforms."""
+    the data, chosen without ground truth. Restarts matter: the fit depends on the order in which
+    the columns enter the autoregressive transforms."""
 
     model: FlowConfig
     restarts: int = 1
