@@ -129,7 +129,8 @@ def expand_runs(exp_name: str, exp: dict[str, Any]) -> list[dict[str, Any]]:
     runs, joint_ids = [], set()
     for values in itertools.product(*(sweep[k] for k in keys)):
         point = dict(zip(keys, values, strict=True))
-        if "pair" in point and _fits_jointly(exp_name, exp, point.get("model")):
+        joint = "pair" in point and _fits_jointly(exp_name, exp, point.get("model"))
+        if joint:
             point["pair"] = _joint_pair()  # one fit of every variable stands for every pair
         run = {k: float(exp["train"][k]) for k in paper.train_keys if k in exp["train"]}
         run |= {"model_seed": 0, "data_seed": 0}
@@ -148,7 +149,7 @@ def expand_runs(exp_name: str, exp: dict[str, Any]) -> list[dict[str, Any]]:
                 variant["prior"] = named["prior"]
         if variant:  # only then: existing chunk specs (and so their params) stay as they were
             run["variant"] = variant
-        if point.get("pair") == _joint_pair():
+        if joint:
             if run["run_id"] in joint_ids:
                 continue
             joint_ids.add(run["run_id"])
