@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from identvae.data import sem
 from identvae.data.datasets import Dataset
 from identvae.metrics.independence import bivariate_tests, hsic_test, subsample
 from identvae.metrics.mcc import matching
@@ -68,12 +69,11 @@ class PairTests:
         rng = np.random.default_rng(seed)
         own = match_components(x, n_hat, np.asarray(segments), self.max_points, rng)
         results = []
-        d = x.shape[1]
-        for i in range(d):
-            for j in range(i + 1, d):
-                pair_seed = int(rng.integers(2**62))
-                tested = self.run(x[:, [i, j]], n_hat[:, [own[i], own[j]]], segments, pair_seed)
-                results.append({"pair": f"{i}-{j}", **tested})
+        for text in sem.all_pairs(x.shape[1]):
+            i, j = sem.parse_pair(text)
+            pair_seed = int(rng.integers(2**62))
+            tested = self.run(x[:, [i, j]], n_hat[:, [own[i], own[j]]], segments, pair_seed)
+            results.append({"pair": text, **tested})
         return {"components": " ".join(map(str, own)), "pair_tests": json.dumps(results)}
 
 
