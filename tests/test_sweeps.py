@@ -195,7 +195,7 @@ NONSENS = {
 }  # fmt: skip
 
 
-def test_a_joint_method_gets_one_run_per_seed_for_all_pairs_in_chunks_of_its_own():
+def test_a_joint_method_gets_one_run_per_seed_for_all_pairs_each_in_a_chunk_of_its_own():
     runs = sweeps.expand_runs("ivae_nonsens", NONSENS)
     flow = [r for r in runs if r["model"] == "flow"]
     assert [r["run_id"] for r in flow] == [
@@ -209,7 +209,13 @@ def test_a_joint_method_gets_one_run_per_seed_for_all_pairs_in_chunks_of_its_own
         sweeps.chunk_runs("ivae_nonsens", NONSENS, c)
         for c in sweeps.chunk_ids("ivae_nonsens", NONSENS)
     ]
-    assert [{r["model"] for r in c} for c in chunks] == [{"ivae"}, {"flow"}]
-    spec = sweeps.chunk_spec("ivae_nonsens", NONSENS, "chunk001")
-    assert spec["model"]["method"] == "flow" and spec["flow"] == NONSENS["flow"]
+    # the 6 pair fits share a chunk (runs_per_job 10); each seed's joint fit is a job of its own
+    assert [[r["run_id"] for r in c] for c in chunks][1:] == [
+        ["model=flow_pair=joint_dseed=1"],
+        ["model=flow_pair=joint_dseed=2"],
+    ]
+    assert [{r["model"] for r in c} for c in chunks][0] == {"ivae"}
+    for chunk in ("chunk001", "chunk002"):
+        spec = sweeps.chunk_spec("ivae_nonsens", NONSENS, chunk)
+        assert spec["model"]["method"] == "flow" and spec["flow"] == NONSENS["flow"]
     assert "flow" not in sweeps.chunk_spec("ivae_nonsens", NONSENS, "chunk000")

@@ -224,12 +224,17 @@ def _chunk_variant(exp_name: str, run: dict[str, Any]) -> dict[str, Any]:
 
 def _chunks(exp_name: str, exp: dict[str, Any]) -> list[list[dict[str, Any]]]:
     """Runs grouped by their chunk variant (in sweep order), each group cut into chunks of
-    runs_per_job."""
+    runs_per_job; a joint fit (JOINT_METHODS) is a chunk of its own, since it weighs as much
+    as a whole chunk of pair fits and the seeds' fits can then train in parallel."""
     groups: dict[str, list[dict[str, Any]]] = {}
     for run in expand_runs(exp_name, exp):
         groups.setdefault(repr(sorted(_chunk_variant(exp_name, run).items())), []).append(run)
-    size = exp["runs_per_job"]
-    return [runs[i : i + size] for runs in groups.values() for i in range(0, len(runs), size)]
+    chunks = []
+    for runs in groups.values():
+        joint = runs[0].get("variant", {}).get("method") in JOINT_METHODS
+        size = 1 if joint else exp["runs_per_job"]
+        chunks += [runs[i : i + size] for i in range(0, len(runs), size)]
+    return chunks
 
 
 def chunk_ids(exp_name: str, exp: dict[str, Any]) -> list[str]:
