@@ -15,12 +15,10 @@ from __future__ import annotations
 import argparse
 import json
 
-import numpy as np
-from nonsens_flow import _latents
+from nonsens_flow import _dataset, _latents
 
 from identvae.analysis.graphs import graph_scores, pairwise_edges
 from identvae.data import sem
-from identvae.data.datasets import Dataset
 from identvae.methods.flow import FlowConfig, FlowMethod
 from identvae.methods.pair_tests import PairTests
 from identvae.metrics.mcc import mcc
@@ -31,17 +29,8 @@ def fits_of_seed(seed: int, args) -> list[tuple[float, float, dict]]:
     """(NLL, MCC, graph scores) of each fit of one hippo6 draw."""
     config = {"n_segments": args.segments, "segment_size": args.points}
     data = sem.simulate_hippo6(config, seed)
-    t, d = data.x.shape
-    dataset = Dataset(
-        data.disturbances.astype(np.float32),
-        data.x.astype(np.float32),
-        np.zeros(t, np.int8),  # all training
-        "file",
-        {},
-        {},
-        seed,
-        data.segments.astype(np.int64),
-    )
+    d = data.x.shape[1]
+    dataset = _dataset(data.x, data.segments, seed, sources=data.disturbances)
     method = FlowMethod(FlowConfig(d, data.n_segments), 1, anneal_epochs=args.epochs)
     train = TrainConfig(1e-3, 256, args.epochs, args.epochs, 10**9)
     runs = [RunSpec(f"fit{k}", "data", 1000 * seed + k) for k in range(args.fits)]

@@ -56,10 +56,13 @@ from identvae.train.data import stack_part
 from identvae.train.ensemble import RunSpec, TrainConfig, train_ensemble
 
 
-def _dataset(x: np.ndarray, segments: np.ndarray, seed: int) -> Dataset:
+def _dataset(
+    x: np.ndarray, segments: np.ndarray, seed: int, sources: np.ndarray | None = None
+) -> Dataset:
+    """All points for training; without ``sources`` the trainer's checks skip the MCC."""
     t = len(x)
     return Dataset(
-        np.zeros((t, 0), np.float32),  # no sources: the trainer's checks then skip the MCC
+        np.zeros((t, 0), np.float32) if sources is None else sources.astype(np.float32),
         x.astype(np.float32),
         np.zeros(t, np.int8),  # all training (no held-out split)
         "file",
