@@ -3,7 +3,7 @@ fitted several times on one hippo6 draw (each fit its own seed, one restart), ea
 the workflow scores it: its NLL per point, the MCC of n̂ against the true disturbances, and the
 directed F1 of NonSENS's joint tests (``PairTests.run_joint``) against the true graph.
 
-    python benchmarks/flow_restarts.py [--seeds 1 2] [--fits 6] [--epochs 60]
+    python benchmarks/flow_restarts.py [--seeds 1 2] [--fits 6] [--epochs 100]
                                        [--segments 40] [--points 250]
 
 The fits of one seed train side by side in one ensemble (so they take the time of --fits
@@ -52,7 +52,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--fits", type=int, default=6)
-    parser.add_argument("--epochs", type=int, default=60)
+    parser.add_argument("--epochs", type=int, default=100)  # the workflow's
     parser.add_argument("--segments", type=int, default=40)
     parser.add_argument("--points", type=int, default=250)
     args = parser.parse_args()

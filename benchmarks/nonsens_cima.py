@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
-import torch
 
 from identvae.data import sem
 from identvae.metrics.ima import local_cima
@@ -56,7 +55,6 @@ def main() -> None:
     parser.add_argument("--segments", type=int, default=40)
     parser.add_argument("--points", type=int, default=250)
     args = parser.parse_args()
-    torch.set_num_threads(1)
     print("data seed | mechanism | C_IMA of n -> x (nats per point) | mean over true edges' pairs")
     for seed in args.seeds:
         for mechanism in ("nonadditive", "additive"):
