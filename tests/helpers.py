@@ -4,7 +4,20 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+import torch
+
 ROOT = Path(__file__).resolve().parents[1]
+
+#: The devices the training invariants are checked on: the CPU, and CUDA where PyTorch sees a GPU
+#: (skipped elsewhere, CI included).
+DEVICES = [
+    "cpu",
+    pytest.param(
+        "cuda",
+        marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device"),
+    ),
+]
 
 
 def e1_data(n_samples: int) -> dict:

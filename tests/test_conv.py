@@ -18,6 +18,7 @@ from identvae.models.conv import (
     init_conv_encoder,
     resolve_stacking,
 )
+from identvae.train.ensemble import full_float32
 
 RES = 16  # D = 768
 N_LAT = 3
@@ -364,9 +365,5 @@ def test_training_steps_agree_across_stackings():
 def test_training_steps_on_cuda_match_the_cpu():
     """The GPU path (auto stacking: grouped convolutions) trains as the CPU does, with TF32 off
     so that CUDA computes in full float32."""
-    flags = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
-    try:
+    with full_float32():
         assert_same_training(sgd_steps("cpu", AUTO), sgd_steps("cuda", AUTO))
-    finally:
-        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = flags

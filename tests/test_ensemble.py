@@ -8,7 +8,14 @@ import math
 
 import pytest
 import torch
-from helpers import e1_data, sprites_data, sprites_model, vae_run, vae_training
+from helpers import (
+    DEVICES,
+    e1_data,
+    sprites_data,
+    sprites_model,
+    vae_run,
+    vae_training,
+)
 from ivae_cases import (
     IVAE_TRAIN,
     flow_method,
@@ -109,7 +116,7 @@ CASES = {
 #: convolutions (CUDA; the CPU loops over runs), a grouped and a single run's convolution use
 #: different kernels, so their float32 round-off differs and grows in training (weights), and it
 #: can swap two nearly tied ranks (the Spearman metrics).
-STATE_ATOL = {"conv": 2e-5}
+STATE_ATOL = {"conv": 5e-5}
 RANK_ABS = {"conv": 2e-3}
 
 
@@ -143,12 +150,14 @@ def assert_same_run(together, alone, state_atol=1e-6, rank_abs=1e-5):
         torch.testing.assert_close(together.state[key], value, rtol=1e-4, atol=state_atol)
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("case", CASES)
-def test_runs_trained_together_match_runs_trained_alone(data, case):
+def test_runs_trained_together_match_runs_trained_alone(data, case, device):
     method, train, runs, case_data = CASES[case](data)
-    together = train_ensemble(method, train, runs, case_data, **OPTS)
+    opts = {**OPTS, "device": device}
+    together = train_ensemble(method, train, runs, case_data, **opts)
     for spec, result in zip(runs, together, strict=True):
-        alone = train_ensemble(method, train, [spec], case_data, **OPTS)[0]
+        alone = train_ensemble(method, train, [spec], case_data, **opts)[0]
         assert_same_run(result, alone, STATE_ATOL.get(case, 1e-6), RANK_ABS.get(case, 1e-5))
     key = method.selection_key or "train_loss"
     # The runs are not trivially identical: different seeds and settings give different models,
@@ -235,3 +244,30 @@ def test_a_plateau_schedule_lowers_each_runs_rate_on_its_own(data):
     assert all(b <= a for r in rates for a, b in zip(r, r[1:], strict=False))
     assert any(min(r) < 1e-2 for r in rates)  # it fell for some run
     assert len({tuple(r) for r in rates}) > 1  # and not in step for all of them
+
+
+def test_cuda_kernel_settings_hold_inside_and_are_restored_after_an_error():
+    """The trainer's CUDA settings are process-wide: they must not outlive a training call."""
+    from identvae.train.ensemble import deterministic_kernels, full_float32
+
+    before = (
+        torch.are_deterministic_algorithms_enabled(),
+        torch.backends.cudnn.deterministic,
+        torch.backends.cudnn.allow_tf32,
+    )
+    with pytest.raises(RuntimeError, match="stop"):
+        with deterministic_kernels(torch.device("cuda")), full_float32():
+            assert torch.are_deterministic_algorithms_enabled()
+            assert torch.is_deterministic_algorithms_warn_only_enabled()
+            assert torch.backends.cudnn.deterministic and not torch.backends.cudnn.benchmark
+            assert not torch.backends.cudnn.allow_tf32
+            assert not torch.backends.cuda.matmul.allow_tf32
+            raise RuntimeError("stop")
+    after = (
+        torch.are_deterministic_algorithms_enabled(),
+        torch.backends.cudnn.deterministic,
+        torch.backends.cudnn.allow_tf32,
+    )
+    assert after == before
+    with deterministic_kernels(torch.device("cpu")):  # the CPU's kernels are left as they are
+        assert torch.are_deterministic_algorithms_enabled() == before[0]

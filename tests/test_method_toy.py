@@ -63,12 +63,12 @@ class ToyAutoencoder:
 
     @torch.no_grad()
     def evaluate(self, params, part: Part, data, settings, generators):
-        total = torch.zeros(len(generators))
+        total = torch.zeros(len(generators), device=part.x.device)
         for start in range(0, part.size, CHECK_CHUNK):
             rows = part.rows(data, start, start + CHECK_CHUNK)
             noise = torch.stack(
                 [torch.randn(rows.x.shape[1], self.latent_dim, generator=g) for g in generators]
-            )
+            ).to(rows.x.device)
             total += self._errors(params, rows.x, rows.labels, noise).sum(-1)
         check = total / part.size
         return [{"check_loss": float(v)} for v in check]

@@ -5,7 +5,7 @@ import math
 
 import pytest
 import torch
-from helpers import e1_data, vae_run, vae_training
+from helpers import DEVICES, e1_data, vae_run, vae_training
 from ivae_cases import (
     IVAE_TRAIN,
     flow_method,
@@ -124,12 +124,14 @@ def assert_identical(resumed, full):
         assert torch.equal(resumed.state[key], value), key
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("case", CASES)
 def test_a_killed_job_resumes_from_its_checkpoint_and_ends_identical(
-    data, case, tmp_path, monkeypatch
+    data, case, device, tmp_path, monkeypatch
 ):
     method, train, runs, case_data = CASES[case](data)
-    full_run = train_ensemble(method, train, runs, case_data, **OPTS)
+    opts = {**OPTS, "device": device}
+    full_run = train_ensemble(method, train, runs, case_data, **opts)
     epochs_needed = max(r.epochs_trained for r in full_run)
     stopped_before = [r for r in full_run if r.epochs_trained <= STOP_AFTER]
     stopped_after = [r for r in full_run if r.epochs_trained > STOP_AFTER]
@@ -140,13 +142,13 @@ def test_a_killed_job_resumes_from_its_checkpoint_and_ends_identical(
     count_epochs(monkeypatch, kill_after=STOP_AFTER)
     with pytest.raises(Killed):
         train_ensemble(
-            method, train, runs, case_data, **OPTS, checkpoint=ckpt, checkpoint_every_s=0
+            method, train, runs, case_data, **opts, checkpoint=ckpt, checkpoint_every_s=0
         )
     assert ckpt.exists()
 
     calls = count_epochs(monkeypatch)
     resumed = train_ensemble(
-        method, train, runs, case_data, **OPTS, checkpoint=ckpt, checkpoint_every_s=0
+        method, train, runs, case_data, **opts, checkpoint=ckpt, checkpoint_every_s=0
     )
     assert len(calls) == epochs_needed - STOP_AFTER  # continued, did not start again at epoch 1
     for res, full in zip(resumed, full_run, strict=True):

@@ -13,9 +13,11 @@ finished rows, checkpoint."""
 from __future__ import annotations
 
 import math
+import os
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -110,6 +112,45 @@ def resolve_device(device: str = "auto") -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(device)
+
+
+@contextmanager
+def full_float32() -> Iterator[None]:
+    """CUDA's convolutions and matrix products in full float32 while it lasts, not TF32 (cuDNN's
+    default for convolutions), whose 10-bit mantissa makes two differently batched computations
+    differ by ~1e-3."""
+    flags = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = flags
+
+
+@contextmanager
+def deterministic_kernels(dev: torch.device) -> Iterator[None]:
+    """On CUDA, PyTorch's and cuDNN's deterministic kernels while it lasts. Without them a
+    convolution's backward pass sums in whatever order its threads finish, so a resumed job did
+    not end bit-identical to one never stopped (seen on an H200). Ops with no deterministic CUDA
+    kernel warn instead of failing. The CPU's kernels are deterministic already."""
+    if dev.type != "cuda":
+        yield
+        return
+    # cuBLAS is deterministic only with a fixed workspace; it must be set before its first use
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    saved = (
+        torch.are_deterministic_algorithms_enabled(),
+        torch.is_deterministic_algorithms_warn_only_enabled(),
+        torch.backends.cudnn.deterministic,
+        torch.backends.cudnn.benchmark,
+    )
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(saved[0], warn_only=saved[1])
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = saved[2:]
 
 
 def settings_tensors(runs: list[RunSpec], dev: torch.device) -> Settings:
@@ -210,6 +251,24 @@ def train_ensemble(
     settings is resumed instead of starting at epoch 0. Resuming gives the same numbers as never
     stopping (on the same device); only the ``wall_time_s`` column differs."""
     dev = resolve_device(device)
+    # on CUDA, exact: full float32 was also the faster for E5's convolutions (docs/performance.md)
+    with deterministic_kernels(dev), full_float32():
+        return _train(
+            method, train_cfg, runs, datasets, dev, progress, desc, checkpoint, checkpoint_every_s
+        )
+
+
+def _train(
+    method: Method,
+    train_cfg: TrainConfig,
+    runs: list[RunSpec],
+    datasets: dict[str, Dataset],
+    dev: torch.device,
+    progress: bool,
+    desc: str,
+    checkpoint: str | Path | None,
+    checkpoint_every_s: float,
+) -> list[RunResult]:
     chunk = _prepare(method, train_cfg, runs, datasets, dev)
     saved = load_checkpoint(checkpoint, chunk.settings_hash) if checkpoint else None
     if saved is None:
