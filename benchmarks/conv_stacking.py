@@ -7,9 +7,12 @@ interleaved rounds (the machine is noisy); a method's per-step time is its media
 rounds, and its fastest round is shown too.
 
     python benchmarks/conv_stacking.py --runs 10 --batch 64 --resolution 32 --steps 20
-                                       [--cpu-variants]
+                                       [--cpu-variants] [--device cuda]
 
-``--cpu-variants`` adds the plain models under bfloat16 autocast (where the CPU has no bfloat16
+``--kernel-variants`` adds the grouped ensemble as the trainer runs it on CUDA, under its
+deterministic kernels (``identvae.train.ensemble.deterministic_kernels``), and that in full
+float32 (TF32 off for convolutions and matrix products). ``--cpu-variants`` adds the plain
+models under bfloat16 autocast (where the CPU has no bfloat16
 instructions it runs, slowly, in emulation) and in the channels_last memory format;
 ``--compile`` adds them with forward pass and loss under ``torch.compile`` (compiled during the
 untimed warm-up steps; give it ``--warmup 3``: the first compiled step compiles).
@@ -20,6 +23,8 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from contextlib import ExitStack
+from functools import partial
 
 import torch
 import torch.nn as nn
@@ -38,6 +43,7 @@ from identvae.models.conv import (
     init_conv_decoder,
     init_conv_encoder,
 )
+from identvae.train.ensemble import deterministic_kernels, full_float32
 
 LATENTS = 4
 
@@ -53,8 +59,7 @@ def ensemble_step(stacking: str, res: int, runs: int, batch: int, x: torch.Tenso
     gens = [torch.Generator().manual_seed(r) for r in range(runs)]
     params = init_conv_encoder("enc", res, 2 * LATENTS, gens)
     params |= init_conv_decoder("dec", res, LATENTS, gens)
-    for v in params.values():
-        v.requires_grad_(True)
+    params = {k: v.to(x.device).requires_grad_(True) for k, v in params.items()}
     opt = torch.optim.Adam(list(params.values()), lr=1e-4)
 
     def step() -> None:
@@ -105,15 +110,15 @@ def plain_step(
     models = [plain_model(res) for _ in range(runs)]
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     for enc, dec in models:
-        enc.to(memory_format=fmt)
-        dec.to(memory_format=fmt)
+        enc.to(x.device, memory_format=fmt)
+        dec.to(x.device, memory_format=fmt)
     opts = [
         torch.optim.Adam(list(e.parameters()) + list(d.parameters()), lr=1e-4) for e, d in models
     ]
     images = [x[r].view(batch, 3, res, res).contiguous(memory_format=fmt) for r in range(runs)]
 
     def forward_loss(enc: nn.Module, dec: nn.Module, image: torch.Tensor, flat: torch.Tensor):
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16):
             h = enc(image)
             mu, logvar = h[:, :LATENTS].float(), h[:, LATENTS:].float()
             z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
@@ -144,10 +149,16 @@ def main() -> None:
     )
     ap.add_argument("--warmup", type=int, default=1, help="untimed steps per method first")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--device", default="cpu", help="cpu, cuda, cuda:0, ...")
     ap.add_argument(
         "--cpu-variants",
         action="store_true",
         help="also the plain models under bfloat16 autocast and in channels_last",
+    )
+    ap.add_argument(
+        "--kernel-variants",
+        action="store_true",
+        help="also the grouped ensemble under the trainer's deterministic kernels, and in float32",
     )
     ap.add_argument(
         "--compile",
@@ -159,7 +170,13 @@ def main() -> None:
     check_resolution(args.resolution)
     torch.set_num_threads(args.threads)
     res, runs, batch = args.resolution, args.runs, args.batch
+    device = torch.device(args.device)
     x = torch.rand(runs, batch, 3 * res * res, generator=torch.Generator().manual_seed(1))
+    x = x.to(device)
+
+    def sync() -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
 
     steps = {
         "ensemble, grouped conv": ensemble_step("grouped", res, runs, batch, x),
@@ -173,20 +190,42 @@ def main() -> None:
         steps["plain, both"] = plain_step(res, runs, batch, x, bf16=True, channels_last=True)
     if args.compile:
         steps["plain, torch.compile"] = plain_step(res, runs, batch, x, compiled=True)
-    for step in steps.values():
-        for _ in range(args.warmup):
-            step()
+    # the global kernel settings each method is timed under, as context-manager factories
+    # (none: PyTorch's defaults)
+    settings = dict.fromkeys(steps, ())
+    if args.kernel_variants:
+        deterministic = partial(deterministic_kernels, device)
+        for name, kernels in (
+            ("grouped, deterministic", (deterministic,)),
+            ("grouped, determ., float32", (deterministic, full_float32)),
+        ):
+            steps[name] = ensemble_step("grouped", res, runs, batch, x)
+            settings[name] = kernels
+
+    def under(name: str) -> ExitStack:
+        stack = ExitStack()
+        for kernels in settings[name]:
+            stack.enter_context(kernels())
+        return stack
+
+    for name, step in steps.items():
+        with under(name):
+            for _ in range(args.warmup):
+                step()
+    sync()
     per_round = max(1, args.steps // args.rounds)
     times: dict[str, list[float]] = {name: [] for name in steps}
     for _ in range(args.rounds):
         for name, step in steps.items():
-            t0 = time.perf_counter()
-            for _ in range(per_round):
-                step()
+            with under(name):
+                t0 = time.perf_counter()
+                for _ in range(per_round):
+                    step()
+                sync()
             times[name].append((time.perf_counter() - t0) / per_round)
 
     print(
-        f"runs {runs}, batch {batch}, resolution {res}, threads {args.threads}, "
+        f"runs {runs}, batch {batch}, resolution {res}, device {device}, threads {args.threads}, "
         f"{args.rounds} rounds x {per_round} steps per method (torch {torch.__version__})"
     )
     plain = times[f"plain nn.Module x {runs}"]
