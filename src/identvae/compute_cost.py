@@ -5,7 +5,10 @@ job succeeds: a header line, then one line per measured execution (several only 
 ``repeat(...)``), with the columns ``s, h:m:s, max_rss, max_vms, max_uss, max_pss, io_in, io_out,
 mean_load, cpu_time`` (``--benchmark-extended`` appends more; they are ignored). Wall time ``s``
 and ``cpu_time`` are seconds, ``max_rss`` is MB. A memory or CPU value is ``NA`` when the job
-finished before Snakemake's first sample; it is then counted as unknown, not as zero.
+finished before Snakemake's first sample; it is then counted as unknown, not as zero. So are the
+CPU time and memory of a rule that runs inside Snakemake's own process (``run:``, the
+``dataset`` rule): its benchmark measures that whole process (CPU time since Snakemake started,
+its memory), not the job; its wall time is the job's.
 
 Naming convention (what :func:`find_benchmarks` expects, relative to the results directory)::
 
@@ -38,6 +41,8 @@ ALL = "all"
 TOTAL = "total"
 #: rules in pipeline order (others follow alphabetically)
 RULE_ORDER = ("dataset", "train", "summary", "figure", "table", "claims")
+#: rules run inside Snakemake's own process (``run:``): their CPU time and memory are unknown
+IN_PROCESS_RULES = frozenset({"dataset"})
 #: the benchmark columns read; the others are not needed here
 REQUIRED_COLUMNS = ("s", "max_rss", "cpu_time")
 MISSING = ("NA", "-", "")
@@ -163,10 +168,13 @@ def count_runs(results_dir: str | os.PathLike, bench: BenchmarkFile) -> int | No
 
 def job_table(results_dir: str | os.PathLike) -> pd.DataFrame:
     """One row per job (benchmark file): ``wall_s`` and ``cpu_s`` are the mean over the file's
-    repeats, ``max_rss_mb`` the maximum, ``runs`` the runs trained (``train`` only)."""
+    repeats, ``max_rss_mb`` the maximum, ``runs`` the runs trained (``train`` only); ``cpu_s``
+    and ``max_rss_mb`` are unknown (NaN) for :data:`IN_PROCESS_RULES`."""
     rows = []
     for bench in find_benchmarks(results_dir):
         measured = read_benchmark(bench.path)
+        if bench.rule in IN_PROCESS_RULES:
+            measured[["cpu_time", "max_rss"]] = math.nan
         runs = count_runs(results_dir, bench)
         rows.append(
             {
