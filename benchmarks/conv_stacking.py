@@ -7,15 +7,15 @@ interleaved rounds (the machine is noisy); a method's per-step time is its media
 rounds, and its fastest round is shown too.
 
     python benchmarks/conv_stacking.py --runs 10 --batch 64 --resolution 32 --steps 20
-                                       [--cpu-variants] [--device cuda]
+                                       [--device cuda] [--kernel-variants] [--cpu-variants]
 
-``--kernel-variants`` adds the grouped ensemble as the trainer runs it on CUDA, under its
-deterministic kernels (``identvae.train.ensemble.deterministic_kernels``), and that in full
-float32 (TF32 off for convolutions and matrix products). ``--cpu-variants`` adds the plain
-models under bfloat16 autocast (where the CPU has no bfloat16
-instructions it runs, slowly, in emulation) and in the channels_last memory format;
-``--compile`` adds them with forward pass and loss under ``torch.compile`` (compiled during the
-untimed warm-up steps; give it ``--warmup 3``: the first compiled step compiles).
+``--kernel-variants`` adds the grouped ensemble under the trainer's deterministic kernels
+(``identvae.train.ensemble.deterministic_kernels``), and so in full float32 too (TF32 off for
+convolutions and matrix products), as the trainer runs it on CUDA. ``--cpu-variants`` adds the
+plain models under bfloat16 autocast (where the CPU has no bfloat16 instructions it runs,
+slowly, in emulation) and in the channels_last memory format; ``--compile`` adds them with
+forward pass and loss under ``torch.compile`` (compiled during the untimed warm-up steps; give
+it ``--warmup 3``: the first compiled step compiles).
 """
 
 from __future__ import annotations
