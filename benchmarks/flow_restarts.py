@@ -15,14 +15,14 @@ from __future__ import annotations
 import argparse
 import json
 
-from nonsens_flow import _dataset, _latents
+from nonsens_flow import _dataset, _latents, flow_train
 
 from identvae.analysis.graphs import graph_scores, pairwise_edges
 from identvae.data import sem
 from identvae.methods.flow import FlowConfig, FlowMethod
 from identvae.methods.pair_tests import PairTests
 from identvae.metrics.mcc import mcc
-from identvae.train.ensemble import RunSpec, TrainConfig, train_ensemble
+from identvae.train.ensemble import RunSpec, train_ensemble
 
 
 def fits_of_seed(seed: int, args) -> list[tuple[float, float, dict]]:
@@ -32,7 +32,7 @@ def fits_of_seed(seed: int, args) -> list[tuple[float, float, dict]]:
     d = data.x.shape[1]
     dataset = _dataset(data.x, data.segments, seed, sources=data.disturbances)
     method = FlowMethod(FlowConfig(d, data.n_segments), 1, anneal_epochs=args.epochs)
-    train = TrainConfig(1e-3, 256, args.epochs, args.epochs, 10**9)
+    train = flow_train(args.epochs)
     runs = [RunSpec(f"fit{k}", "data", 1000 * seed + k) for k in range(args.fits)]
     results = train_ensemble(method, train, runs, {"data": dataset}, progress=False)
     rows = []
