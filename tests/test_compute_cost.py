@@ -148,8 +148,8 @@ def test_in_process_rules_are_the_workflows_run_rules():
 
 
 def test_a_large_in_process_figure_does_not_reach_the_total(tmp_path):
-    """A dataset job's benchmark carries Snakemake's CPU time since start (seen: 4.4e3 s for
-    jobs of 0.04 s wall), which would swamp the training jobs' CPU time."""
+    """A dataset job's benchmark carries Snakemake's CPU time since start (seen: 479 s for a
+    job of 0.04 s wall), which would swamp the training jobs' CPU time."""
     r = tmp_path / "results"
     bench(r / E1 / "benchmarks/dataset_seed=1.tsv", (0.04, 1200.0, 4400.0))
     bench(r / E1 / "benchmarks/train_chunk000.tsv", (60.0, 500.0, 100.0))
