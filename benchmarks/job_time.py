@@ -55,7 +55,7 @@ def write_spec(experiment: str, presets: list[Path]) -> None:
 
 
 def train_for(
-    spec: dict, paths: dict, epochs: int, device: str, workdir: Path, label: str = ""
+    spec: dict, paths: dict, epochs: int, device: str, threads: int, workdir: Path, label: str = ""
 ) -> float:
     from identvae.train.chunk import run_chunk
 
@@ -64,7 +64,7 @@ def train_for(
     out = workdir / f"epochs{epochs}"
     t0 = time.perf_counter()
     results = run_chunk(
-        short, paths, out / "runs", out / "manifest.json", device=device, progress=False
+        short, paths, out / "runs", out / "manifest.json", device, threads, progress=False
     )
     if device.startswith("cuda"):
         torch.cuda.synchronize()
@@ -78,12 +78,12 @@ def time_job(job: Path, epochs: int, device: str, threads: int) -> None:
     from identvae.data import datasets
     from identvae.train.ensemble import resolve_device
 
-    torch.set_num_threads(threads)
     loaded = json.loads(job.read_text())
     spec = loaded["spec"]
     dev = str(resolve_device(device))
     name = f"{spec['experiment']}/{spec['chunk']}"
-    print(f"{name}: {len(spec['runs'])} runs, device {dev}, torch {torch.__version__}")
+    runs = len(spec["runs"])
+    print(f"{name}: {runs} runs, device {dev}, {threads} thread(s), torch {torch.__version__}")
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         t0 = time.perf_counter()
@@ -92,9 +92,9 @@ def time_job(job: Path, epochs: int, device: str, threads: int) -> None:
             paths[data_id] = str(workdir / f"{data_id}.npz")
             datasets.save(datasets.generate(d["config"], d["seed"]), paths[data_id])
         print(f"  data: {len(paths)} dataset(s) in {time.perf_counter() - t0:.1f} s", flush=True)
-        train_for(spec, paths, 1, dev, workdir / "warm-up", " to warm up")
-        t_1 = train_for(spec, paths, 1, dev, workdir)
-        t_e = train_for(spec, paths, epochs, dev, workdir)
+        train_for(spec, paths, 1, dev, threads, workdir / "warm-up", " to warm up")
+        t_1 = train_for(spec, paths, 1, dev, threads, workdir)
+        t_e = train_for(spec, paths, epochs, dev, threads, workdir)
     per_epoch = (t_e - t_1) / (epochs - 1)
     check = max(t_1 - per_epoch, 0.0)
     max_epochs, val_every = spec["train"]["max_epochs"], spec["train"]["val_every"]
@@ -116,7 +116,7 @@ def main() -> None:
     run.add_argument("job", type=Path)
     run.add_argument("--epochs", type=int, default=4, help="epochs of the longer timing (>= 2)")
     run.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:0, ...")
-    run.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    run.add_argument("--threads", type=int, default=1, help="CPU threads (workflow jobs: 1)")
     args = parser.parse_args()
     if args.step == "spec":
         write_spec(args.experiment, args.presets)
