@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The GPU checks and timings in one run, most important first, each under its own time limit so
-# that one slow step cannot take the rest with it (about 6 minutes on one H200 at most):
+# that one slow step cannot take the rest with it (3 minutes on one H200; the limits add up to 10):
 #
 #   bash benchmarks/gpu_check.sh JOBS LOG
 #
@@ -8,7 +8,8 @@
 #   python benchmarks/job_time.py spec etg_sprites config/presets/paper.yaml > JOBS/etg_sprites.json
 #   python benchmarks/job_time.py spec ivae_fig2a config/presets/paper.yaml > JOBS/ivae_fig2a.json
 # LOG: where the whole output is copied. identvae must be importable (PYTHONPATH=src will do)
-# with its numeric packages and zuko; Snakemake is not needed.
+# with its numeric packages, zuko and pytest-xdist (the tests run with -n 8); Snakemake is not
+# needed.
 set -u
 jobs=$1
 log=$2
