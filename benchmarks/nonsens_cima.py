@@ -20,14 +20,14 @@ import numpy as np
 
 from identvae.data import sem
 from identvae.metrics.ima import local_cima
-from identvae.metrics.mixing import _evenly_spaced
+from identvae.metrics.mixing import evenly_spaced
 
 STEP = 1e-6
 
 
 def reduced_form_jacobians(draw: sem.Hippo6Draw, max_points: int = 5000) -> np.ndarray:
     """J [N, d, d] of n -> z-scored x at evenly spaced disturbances of the draw."""
-    n = _evenly_spaced(draw.disturbances, max_points)
+    n = evenly_spaced(draw.disturbances, max_points)
     scale = draw.x_raw.std(axis=0)
     jac = np.empty((len(n), n.shape[1], n.shape[1]))
     for k in range(n.shape[1]):

@@ -21,7 +21,7 @@ def mixing_contrasts(
     ``linear_cima`` (``moebius_linear`` only): c_IMA of its linear map L, constant over space,
     the paper's E2 x axis. The composite's C_IMA differs from it in general: the Möbius
     Jacobian is conformal but rotates its columns from point to point before L acts on them."""
-    s = torch.as_tensor(_evenly_spaced(sources, max_points), dtype=torch.float64)
+    s = torch.as_tensor(evenly_spaced(sources, max_points), dtype=torch.float64)
     jac = mixing_jacobian(mixing_function(name, params), s)
     out = {"mixing_cima": float(global_cima(jac))}
     if name == "moebius_linear":
@@ -29,7 +29,7 @@ def mixing_contrasts(
     return out
 
 
-def _evenly_spaced(rows: np.ndarray | torch.Tensor, max_points: int) -> np.ndarray:
+def evenly_spaced(rows: np.ndarray | torch.Tensor, max_points: int) -> np.ndarray:
     """At most ``max_points`` evenly spaced rows (all of them when there are fewer)."""
     rows = np.asarray(rows)
     if len(rows) > max_points:
@@ -57,7 +57,7 @@ def segment_mixing_properties(
     which sees whitened observations has to learn."""
     matrices = [np.asarray(A, dtype=np.float64) for A in mixing_matrices(params)]
     product = np.linalg.multi_dot(matrices) if len(matrices) > 1 else matrices[0]
-    jac = segment_mixing_jacobian(_evenly_spaced(sources, max_points), params, activation)
+    jac = segment_mixing_jacobian(evenly_spaced(sources, max_points), params, activation)
     out = {
         "mixing_cima": float(global_cima(jac)),
         "matrix_cima": float(local_cima(matrices[0].T)),
