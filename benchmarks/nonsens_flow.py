@@ -5,13 +5,14 @@ the iVAE and the oracle, one joint fit of all variables or one fit per pair.
     python benchmarks/nonsens_flow.py [--seeds 1 2] [--segments 40] [--points 250]
                                       [--estimators flow ivae] [--procedures joint pairwise]
                                       [--epochs 100] [--restarts 3] [--permutations 300]
-                                      [--samples 1]
+                                      [--samples 1] [--passes 2]
 
 Estimators, all trained by the workflow's trainer, all seeing the segment label as u with the
 same conditional prior (a Gaussian with a variance per segment and component):
 - ``flow``: the workflow's ``flow`` method (``identvae.methods.flow``): an invertible map
   n̂ = g(x), zuko's neural spline flow (``--transforms`` autoregressive rational-quadratic
-  transforms, two hidden layers of 64, the columns in a random order of each restart's own),
+  transforms, two hidden layers of 64, the columns in a random order of each restart's own;
+  ``--passes 2``: coupling transforms instead, each half of the columns a function of the other),
   trained by the exact log-likelihood log p(g(x) | u) + log |det ∂g/∂x| (Adam at the quick
   preset's rate, 1e-3, cosine-annealed to 0 over the epochs, and its batches of 256: both read
   from ``config/config.yaml``); ``--restarts`` flows side by side, the one of the lowest negative
@@ -102,7 +103,8 @@ def flow_fit(x: np.ndarray, segments: np.ndarray, seed: int, args) -> tuple[np.n
     """n̂ [T, d] of the workflow's flow method (the restart of the lowest negative
     log-likelihood of ``args.restarts``, trained side by side) and every restart's NLL."""
     data = _dataset(x, segments, seed)
-    config = FlowConfig(x.shape[1], int(segments.max()) + 1, transforms=args.transforms)
+    segments_count = int(segments.max()) + 1
+    config = FlowConfig(x.shape[1], segments_count, transforms=args.transforms, passes=args.passes)
     method = FlowMethod(config, args.restarts, anneal_epochs=args.epochs)
     train = flow_train(args.epochs)
     (result,) = train_ensemble(method, train, [RunSpec("fit", "data", seed)], {"data": data})
@@ -275,6 +277,12 @@ def main() -> None:
     parser.add_argument("--procedures", nargs="+", default=["joint", "pairwise"])
     parser.add_argument("--epochs", type=int, default=100)
     parser.add_argument("--transforms", type=int, default=4, help="flow: spline transforms")
+    parser.add_argument(
+        "--passes",
+        type=int,
+        default=None,
+        help="flow: 2 for coupling transforms (default: autoregressive)",
+    )
     parser.add_argument("--permutations", type=int, default=300)
     parser.add_argument(
         "--samples", type=int, default=1, help="ivae_iw: posterior draws of the bound per point"

@@ -51,3 +51,27 @@ def test_the_flow_recovers_segment_modulated_sources_and_shuffled_labels_do_not(
     # the reported restart is the one of the lowest negative log-likelihood
     restarts = [float(v) for v in good.best["nll_restarts"].split()]
     assert good.best["nll"] == pytest.approx(min(restarts), abs=1e-4)
+
+
+@pytest.mark.parametrize(("passes", "zeros"), [(None, 6), (2, 8)])
+def test_passes_chooses_autoregressive_or_coupling_transforms(passes, zeros):
+    """One transform in 4-d: autoregressive, each n̂ column depends on the columns before it in
+    the transform's order and itself (6 of 16 Jacobian entries are zero); coupling, the first
+    half on itself alone, elementwise, and the second half elementwise on itself given the
+    first (8 zeros)."""
+    method = FlowMethod(FlowConfig(dim=4, n_segments=2, transforms=1, hidden=(8,), passes=passes))
+    params = method.init_params([torch.Generator().manual_seed(0)], [None], [{}])
+    u = torch.zeros(1, 1, dtype=torch.long)
+
+    def n_hat(x):
+        return method._call(params, x[None, None], u)[0][0, 0, 0]
+
+    jacobian = torch.func.jacrev(n_hat)(torch.randn(4, generator=torch.Generator().manual_seed(1)))
+    assert int((jacobian == 0).sum()) == zeros, jacobian
+
+
+def test_the_checkpoint_fingerprint_names_passes_only_when_set():
+    """Flows fitted before ``passes`` existed keep their fingerprint, so they still resume."""
+    assert "passes" not in FlowMethod(FlowConfig(dim=2, n_segments=2)).config()["model"]
+    coupling = FlowMethod(FlowConfig(dim=2, n_segments=2, passes=2)).config()["model"]
+    assert coupling["passes"] == 2

@@ -52,6 +52,9 @@ class FlowConfig:
     transforms: int = 4
     hidden: tuple[int, ...] = (64, 64)
     bins: int = 8
+    #: zuko's ``passes``: None, fully autoregressive transforms (each column conditioned on all
+    #: before it in the transform's order); 2, coupling transforms (one half on the other)
+    passes: int | None = None
 
     def __post_init__(self) -> None:
         if self.dim < 2 or self.transforms < 1 or self.n_segments < 1:
@@ -68,6 +71,7 @@ class _Flow(torch.nn.Module):
             transforms=config.transforms,
             bins=config.bins,
             hidden_features=config.hidden,
+            passes=config.passes,
         )
         self.g = flow.transform
         self.log_std = torch.nn.Parameter(torch.zeros(config.n_segments, config.dim))
@@ -108,7 +112,10 @@ class FlowMethod:
     check_part = "train"
 
     def config(self) -> dict[str, Any]:
-        return asdict(self)
+        config = asdict(self)
+        if self.model.passes is None:  # so that checkpoints written before ``passes`` resume
+            del config["model"]["passes"]
+        return config
 
     @cached_property
     def _shape(self) -> torch.nn.Module:
