@@ -22,7 +22,7 @@ same conditional prior (a Gaussian with a variance per segment and component):
   ``--restarts`` runs side by side, the one of the lowest negative ELBO kept.
 - ``ivae_iw``: the same model (the workflow's iVAE networks) trained by the importance-weighted
   bound of ``--samples`` posterior draws per point (Burda et al.'s IWAE bound; 1 is the ELBO),
-  which approaches log p(x|u) as the draws grow and with it removes the ELBO's pull towards the
+  which approaches log p(x|u) as the draws grow and with it weakens the ELBO's pull towards the
   IMA class: x as simulated (z-scored, not whitened), decoder variance 1e-3, Adam from 3e-3
   cosine-annealed to 0 over the epochs, batches of 128 (the settings of our best joint ELBO
   fits); ``--restarts`` runs side by side, the one of the highest bound kept; also prints the
