@@ -2,6 +2,8 @@
 and ends with exactly the numbers of a job that was never stopped."""
 
 import math
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -21,9 +23,9 @@ from test_method_toy import TOY_TRAIN, ToyAutoencoder, toy_dataset, toy_runs
 
 import identvae.train.ensemble as ensemble
 from identvae.data import datasets
-from identvae.io import ArtifactError
+from identvae.io import ArtifactError, remove_artifact
 from identvae.models.vae import VAEConfig
-from identvae.train.checkpoint import load_weights
+from identvae.train.checkpoint import load_weights, save_checkpoint
 from identvae.train.ensemble import train_ensemble
 
 MODEL = VAEConfig(obs_dim=3, latent_dim=3, prior="uniform")
@@ -176,6 +178,27 @@ def test_a_corrupt_checkpoint_is_named(data, tmp_path):
     ckpt.write_bytes(b"PK\x03\x04 truncated")
     with pytest.raises(ArtifactError, match="chunk000.pt"):
         train_ensemble(METHOD, TRAIN, RUNS, data, **OPTS, checkpoint=ckpt)
+
+
+def test_removing_a_checkpoint_removes_what_a_killed_write_left_beside_it(tmp_path):
+    """A process that dies inside :func:`atomic_path` leaves its temporary behind; removing the
+    checkpoint (as a finished chunk does) removes that too, and nothing of another file."""
+    ckpt = tmp_path / "chunk000.pt"
+    save_checkpoint(ckpt, {"epoch": 1}, "fingerprint")
+    dies_mid_write = (
+        "import os, sys\n"
+        "from identvae.io import atomic_path\n"
+        "with atomic_path(sys.argv[1], suffix='.pt') as tmp:\n"
+        "    tmp.write_bytes(b'half')\n"
+        "    os._exit(1)\n"
+    )
+    subprocess.run([sys.executable, "-c", dies_mid_write, str(ckpt)], check=False)
+    others = [tmp_path / "chunk001.pt", tmp_path / ".chunk001.pt.abc.tmp.pt"]
+    for other in others:
+        other.write_bytes(b"x")
+    assert len(list(tmp_path.glob(".chunk000.pt.*"))) == 1  # the killed write's temporary
+    remove_artifact(ckpt)
+    assert sorted(tmp_path.iterdir()) == sorted(others)
 
 
 def test_model_file_round_trip_and_corruption(uninterrupted, tmp_path):

@@ -4,6 +4,7 @@ never leaves a half-written artifact, and every read names the path when the fil
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import math
 import os
@@ -35,6 +36,15 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def remove_artifact(path: str | os.PathLike) -> None:
+    """Remove ``path`` and any temporary an interrupted :func:`atomic_path` write to it left
+    behind (a process killed between creating the temporary and renaming it cannot clean up)."""
+    path = Path(path)
+    path.unlink(missing_ok=True)
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp*"):
+        stale.unlink(missing_ok=True)
 
 
 def _json_default(value: Any) -> Any:

@@ -26,7 +26,7 @@ from identvae import sweeps
 from identvae.data import datasets, segments, sprites
 from identvae.data.datasets import Dataset
 from identvae.experiments import registry
-from identvae.io import write_json
+from identvae.io import remove_artifact, write_json
 from identvae.methods import pair_tests
 from identvae.methods.base import Method
 from identvae.methods.etg_vae import PRIOR_CODE, EtgVAE
@@ -380,5 +380,5 @@ def run_chunk(
         },
     )
     if checkpoint:
-        Path(checkpoint).unlink(missing_ok=True)
+        remove_artifact(checkpoint)
     return results
