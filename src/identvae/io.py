@@ -26,7 +26,8 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     (matplotlib, numpy)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{suffix}", dir=path.parent)
+    prefix, marker = _temporary_name(path)
+    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=marker + suffix, dir=path.parent)
     os.close(fd)
     tmp = Path(tmp)
     os.chmod(tmp, 0o644)  # mkstemp makes files owner-only; results are meant to be shared
@@ -43,8 +44,15 @@ def remove_artifact(path: str | os.PathLike) -> None:
     behind (a process killed between creating the temporary and renaming it cannot clean up)."""
     path = Path(path)
     path.unlink(missing_ok=True)
-    for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp*"):
+    prefix, marker = _temporary_name(path)
+    for stale in path.parent.glob(f"{glob.escape(prefix)}*{marker}*"):
         stale.unlink(missing_ok=True)
+
+
+def _temporary_name(path: Path) -> tuple[str, str]:
+    """How :func:`atomic_path` names the temporary of ``path``: this prefix, a random part, this
+    marker, then the writer's suffix."""
+    return f".{path.name}.", ".tmp"
 
 
 def _json_default(value: Any) -> Any:
