@@ -1,6 +1,10 @@
 """Run directories -> summary -> table: every run is counted, a diverged one too."""
 
 import json
+import shutil
+import stat
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -77,8 +81,6 @@ def test_a_missing_run_directory_is_named(runs_dir):
 
 
 def test_rewriting_a_run_replaces_it_whole(runs_dir, tmp_path):
-    import shutil
-
     copy = tmp_path / "runs"
     shutil.copytree(runs_dir, copy)
     target = copy / "gamma2=10_seed=1"
@@ -92,10 +94,37 @@ def test_rewriting_a_run_replaces_it_whole(runs_dir, tmp_path):
 
 
 def test_corrupt_final_json_names_its_path(runs_dir, tmp_path):
-    import shutil
-
     copy = tmp_path / "runs"
     shutil.copytree(runs_dir, copy)
     (copy / "gamma2=10_seed=2" / "final.json").write_text('{"run_id": ')
     with pytest.raises(ArtifactError, match=r"gamma2=10_seed=2/final\.json"):
         summarise(copy, ["gamma2=10_seed=2"])
+
+
+def test_a_run_written_after_a_killed_write_leaves_nothing_of_it(runs_dir, tmp_path):
+    """A process killed inside a run directory's write leaves its temporary directory behind;
+    the next write of that run removes it, and a run of another name keeps its own."""
+    copy = tmp_path / "runs"
+    shutil.copytree(runs_dir, copy)
+    target = copy / "gamma2=10_seed=1"
+    dies_mid_write = (
+        "import os, sys\n"
+        "from identvae.io import atomic_dir\n"
+        "with atomic_dir(sys.argv[1]) as tmp:\n"
+        "    (tmp / 'config.json').write_text('{')\n"
+        "    os._exit(1)\n"
+    )
+    subprocess.run([sys.executable, "-c", dies_mid_write, str(target)], check=False)
+    other = copy / ".gamma2=10_seed=10.abc.tmp"  # another run's temporary, not this one's
+    other.mkdir()
+    assert len(list(copy.glob(".gamma2=10_seed=1.*"))) == 1  # the killed write's temporary
+    diverged = copy / "gamma2=inf_seed=3"
+    result = RunResult(spec=vae_run("gamma2=10_seed=1", "d", 1, 10.0), status="diverged")
+    write_run(target, json.loads((diverged / "config.json").read_text()), result)
+    assert sorted(p.name for p in copy.iterdir() if p.name.startswith(".")) == [other.name]
+    assert json.loads((target / "final.json").read_text())["status"] == "diverged"
+
+
+def test_a_run_directory_is_readable_by_others(runs_dir):
+    """Like every artifact, not owner-only (a temporary directory is made so)."""
+    assert stat.S_IMODE((runs_dir / "gamma2=10_seed=1").stat().st_mode) == 0o755

@@ -8,6 +8,7 @@ import glob
 import json
 import math
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -39,19 +40,55 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
             tmp.unlink()
 
 
+@contextlib.contextmanager
+def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary directory beside ``path``; only if the block succeeds does it take the
+    place of ``path`` (a directory already there is replaced whole, not merged).
+
+    What an earlier write to ``path`` left when its process was killed is removed first, so
+    one writer per directory at a time, as Snakemake runs its jobs."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_temporaries(path)
+    prefix, marker = _temporary_name(path)
+    tmp = Path(tempfile.mkdtemp(prefix=prefix, suffix=marker, dir=path.parent))
+    os.chmod(tmp, 0o755)  # mkdtemp makes directories owner-only; results are meant to be shared
+    try:
+        yield tmp
+        if path.exists():  # a directory cannot be renamed onto a full one: move the old aside
+            old = path.with_name(f"{prefix}old{marker}")
+            os.replace(path, old)
+            os.replace(tmp, path)
+            shutil.rmtree(old)
+        else:
+            os.replace(tmp, path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def remove_artifact(path: str | os.PathLike) -> None:
-    """Remove ``path`` and any temporary an interrupted :func:`atomic_path` write to it left
-    behind (a process killed between creating the temporary and renaming it cannot clean up)."""
+    """Remove the file ``path`` and any temporary an interrupted :func:`atomic_path` write to
+    it left behind (a process killed between creating the temporary and renaming it cannot
+    clean up)."""
     path = Path(path)
     path.unlink(missing_ok=True)
+    _remove_temporaries(path)
+
+
+def _remove_temporaries(path: Path) -> None:
+    """Remove what interrupted :func:`atomic_path` or :func:`atomic_dir` writes to ``path``
+    left beside it."""
     prefix, marker = _temporary_name(path)
     for stale in path.parent.glob(f"{glob.escape(prefix)}*{marker}*"):
-        stale.unlink(missing_ok=True)
+        if stale.is_dir() and not stale.is_symlink():
+            shutil.rmtree(stale, ignore_errors=True)
+        else:
+            stale.unlink(missing_ok=True)
 
 
 def _temporary_name(path: Path) -> tuple[str, str]:
-    """How :func:`atomic_path` names the temporary of ``path``: this prefix, a random part, this
-    marker, then the writer's suffix."""
+    """How :func:`atomic_path` and :func:`atomic_dir` name the temporary of ``path``: this
+    prefix, a random part, this marker, then the writer's suffix."""
     return f".{path.name}.", ".tmp"
 
 

@@ -8,9 +8,6 @@ renamed into place, so a run directory is either complete or absent."""
 from __future__ import annotations
 
 import math
-import os
-import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +23,7 @@ from identvae import sweeps
 from identvae.data import datasets, segments, sprites
 from identvae.data.datasets import Dataset
 from identvae.experiments import registry
-from identvae.io import remove_artifact, write_json
+from identvae.io import atomic_dir, remove_artifact, write_json
 from identvae.methods import pair_tests
 from identvae.methods.base import Method
 from identvae.methods.etg_vae import PRIOR_CODE, EtgVAE
@@ -271,10 +268,8 @@ def write_run(
     result: RunResult,
     data_metrics: dict[str, float] | None = None,
 ) -> None:
-    """Write one run directory atomically (temporary directory, then rename)."""
-    run_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{run_dir.name}.", dir=run_dir.parent))
-    try:
+    """Write one run directory atomically (:func:`identvae.io.atomic_dir`)."""
+    with atomic_dir(run_dir) as tmp:
         write_json(tmp / "config.json", config)
         pd.DataFrame(result.history).to_csv(tmp / "history.csv", index=False)
         best = result.best or {}
@@ -293,16 +288,6 @@ def write_run(
             },
         )
         torch.save(result.state or {}, tmp / "model.pt")
-        if run_dir.exists():
-            old = run_dir.with_name(f".{run_dir.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(run_dir, old)
-            os.replace(tmp, run_dir)
-            shutil.rmtree(old)
-        else:
-            os.replace(tmp, run_dir)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def run_chunk(
