@@ -115,13 +115,15 @@ def test_a_run_written_after_a_killed_write_leaves_nothing_of_it(runs_dir, tmp_p
         "    os._exit(1)\n"
     )
     subprocess.run([sys.executable, "-c", dies_mid_write, str(target)], check=False)
-    other = copy / ".gamma2=10_seed=10.abc.tmp"  # another run's temporary, not this one's
-    other.mkdir()
-    assert len(list(copy.glob(".gamma2=10_seed=1.*"))) == 1  # the killed write's temporary
+    others = [copy / ".gamma2=10_seed=10.abc.tmp", copy / ".gamma2=10_seed=1.5.abc.tmp"]
+    for other in others:  # temporaries of other runs, whose names extend this one's
+        other.mkdir()
+    assert len(list(copy.glob(".gamma2=10_seed=1.*"))) == 2  # the killed write's and seed=1.5's
     diverged = copy / "gamma2=inf_seed=3"
     result = RunResult(spec=vae_run("gamma2=10_seed=1", "d", 1, 10.0), status="diverged")
     write_run(target, json.loads((diverged / "config.json").read_text()), result)
-    assert sorted(p.name for p in copy.iterdir() if p.name.startswith(".")) == [other.name]
+    hidden = sorted(p.name for p in copy.iterdir() if p.name.startswith("."))
+    assert hidden == sorted(other.name for other in others)
     assert json.loads((target / "final.json").read_text())["status"] == "diverged"
 
 

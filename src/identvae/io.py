@@ -8,6 +8,7 @@ import glob
 import json
 import math
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -79,7 +80,11 @@ def _remove_temporaries(path: Path) -> None:
     """Remove what interrupted :func:`atomic_path` or :func:`atomic_dir` writes to ``path``
     left beside it."""
     prefix, marker = _temporary_name(path)
+    # the random part has no dot, so "x=1" does not take what a write of "x=1.5" has in hand
+    own = re.compile(f"{re.escape(prefix)}[^.]+{re.escape(marker)}(\\..*)?")
     for stale in path.parent.glob(f"{glob.escape(prefix)}*{marker}*"):
+        if not own.fullmatch(stale.name):
+            continue
         if stale.is_dir() and not stale.is_symlink():
             shutil.rmtree(stale, ignore_errors=True)
         else:
@@ -88,7 +93,8 @@ def _remove_temporaries(path: Path) -> None:
 
 def _temporary_name(path: Path) -> tuple[str, str]:
     """How :func:`atomic_path` and :func:`atomic_dir` name the temporary of ``path``: this
-    prefix, a random part, this marker, then the writer's suffix."""
+    prefix, a random part (tempfile's: letters, digits, underscores), this marker, then the
+    writer's suffix."""
     return f".{path.name}.", ".tmp"
 
 
