@@ -111,3 +111,22 @@ def sprites_model():
         network="conv",
         resolution=side,
     )
+
+
+def die_mid_write(path: Path, directory: bool = False) -> None:
+    """Start writing ``path`` through :func:`identvae.io.atomic_path` (``directory``:
+    :func:`identvae.io.atomic_dir`) in a process that dies inside the write, as a killed job
+    does: it leaves its temporary behind."""
+    writer = "atomic_dir(sys.argv[1])" if directory else "atomic_path(sys.argv[1], sys.argv[2])"
+    write = "(tmp / 'config.json').write_text('{')" if directory else "tmp.write_bytes(b'half')"
+    code = (
+        "import os, sys\n"
+        "from identvae.io import atomic_dir, atomic_path\n"
+        f"with {writer} as tmp:\n"
+        f"    {write}\n"
+        "    os._exit(3)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(path), path.suffix], capture_output=True, timeout=60
+    )
+    assert done.returncode == 3, done.stderr.decode()  # died inside the write, not before

@@ -2,12 +2,10 @@
 and ends with exactly the numbers of a job that was never stopped."""
 
 import math
-import subprocess
-import sys
 
 import pytest
 import torch
-from helpers import DEVICES, e1_data, vae_run, vae_training
+from helpers import DEVICES, die_mid_write, e1_data, vae_run, vae_training
 from ivae_cases import (
     IVAE_TRAIN,
     flow_method,
@@ -185,14 +183,7 @@ def test_removing_a_checkpoint_removes_what_a_killed_write_left_beside_it(tmp_pa
     checkpoint (as a finished chunk does) removes that too, and nothing of another file."""
     ckpt = tmp_path / "chunk000.pt"
     save_checkpoint(ckpt, {"epoch": 1}, "fingerprint")
-    dies_mid_write = (
-        "import os, sys\n"
-        "from identvae.io import atomic_path\n"
-        "with atomic_path(sys.argv[1], suffix='.pt') as tmp:\n"
-        "    tmp.write_bytes(b'half')\n"
-        "    os._exit(1)\n"
-    )
-    subprocess.run([sys.executable, "-c", dies_mid_write, str(ckpt)], check=False)
+    die_mid_write(ckpt)
     others = [tmp_path / "chunk001.pt", tmp_path / ".chunk001.pt.abc.tmp.pt"]
     for other in others:
         other.write_bytes(b"x")

@@ -3,13 +3,11 @@
 import json
 import shutil
 import stat
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import torch
-from helpers import e1_data, vae_run, vae_training
+from helpers import die_mid_write, e1_data, vae_run, vae_training
 
 from identvae.data import datasets
 from identvae.experiments.etg.moebius_gamma import gamma_table
@@ -107,14 +105,7 @@ def test_a_run_written_after_a_killed_write_leaves_nothing_of_it(runs_dir, tmp_p
     copy = tmp_path / "runs"
     shutil.copytree(runs_dir, copy)
     target = copy / "gamma2=10_seed=1"
-    dies_mid_write = (
-        "import os, sys\n"
-        "from identvae.io import atomic_dir\n"
-        "with atomic_dir(sys.argv[1]) as tmp:\n"
-        "    (tmp / 'config.json').write_text('{')\n"
-        "    os._exit(1)\n"
-    )
-    subprocess.run([sys.executable, "-c", dies_mid_write, str(target)], check=False)
+    die_mid_write(target, directory=True)
     others = [copy / ".gamma2=10_seed=10.abc.tmp", copy / ".gamma2=10_seed=1.5.abc.tmp"]
     for other in others:  # temporaries of other runs, whose names extend this one's
         other.mkdir()
