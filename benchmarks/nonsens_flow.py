@@ -128,11 +128,28 @@ def ivae_fit(x: np.ndarray, segments: np.ndarray, seed: int, args) -> tuple[np.n
     return _latents(method, best, data), losses
 
 
+def importance_bound(
+    cfg: IVAEConfig, params: Params, x: torch.Tensor, u: torch.Tensor, eps: torch.Tensor
+) -> torch.Tensor:
+    """The importance-weighted bound per point [R, B]: log mean_k p(x|z_k) p(z_k|u) /
+    q(z_k|x,u) with z_k = mean + std * eps[:, k] of q(z|x,u) (x [R, B, d], u one-hot
+    [R, B, M], eps [R, K, B, n]); one draw is the ELBO."""
+    runs, k, size = eps.shape[:3]
+    mean, logvar = ivae.encode(cfg, params, x, u)
+    z = mean[:, None] + torch.exp(0.5 * logvar[:, None]) * eps
+    out = ivae.decode(cfg, params, z.reshape(runs, k * size, -1))
+    x_k = x[:, None].expand(-1, k, -1, -1).reshape(runs, k * size, -1)
+    log_px = ivae.log_likelihood(cfg, x_k, out).reshape(runs, k, size)
+    p_mean, p_logvar = ivae.prior(cfg, params, u)
+    log_pz = ivae.log_normal(z, p_mean[:, None], p_logvar[:, None]).sum(-1)
+    log_qz = ivae.log_normal(z, mean[:, None], logvar[:, None]).sum(-1)
+    return torch.logsumexp(log_px + log_pz - log_qz, dim=1) - math.log(k)
+
+
 @dataclass(frozen=True)
 class ImportanceWeightedIVAE(IVAEMethod):
-    """The iVAE trained by the importance-weighted bound: per point, ``samples`` draws z_k of
-    q(z|x,u), and the loss is -log mean_k p(x|z_k) p(z_k|u) / q(z_k|x,u); the rate anneals to 0
-    over ``epochs`` (cosine)."""
+    """The iVAE trained by the importance-weighted bound of ``samples`` draws per point
+    (:func:`importance_bound`); the rate anneals to 0 over ``epochs`` (cosine)."""
 
     samples: int = 1
     epochs: int = 100
@@ -141,38 +158,38 @@ class ImportanceWeightedIVAE(IVAEMethod):
         return torch.randn(n_train, self.samples, self.model.latent_dim, generator=generator)
 
     def loss(self, params: Params, batch: Batch, settings: Settings) -> torch.Tensor:
-        cfg, k = self.model, self.samples
         x = ivae.observe(params, batch.x.float())  # [R, B, d]
-        runs, size = x.shape[:2]
-        u = ivae.one_hot(cfg, batch.labels)
-        mean, logvar = ivae.encode(cfg, params, x, u)
+        u = ivae.one_hot(self.model, batch.labels)
         eps = batch.noise.transpose(1, 2)  # [R, K, B, n]
-        z = mean[:, None] + torch.exp(0.5 * logvar[:, None]) * eps
-        out = ivae.decode(cfg, params, z.reshape(runs, k * size, -1))
-        x_k = x[:, None].expand(-1, k, -1, -1).reshape(runs, k * size, -1)
-        log_px = ivae.log_likelihood(cfg, x_k, out).reshape(runs, k, size)
-        p_mean, p_logvar = ivae.prior(cfg, params, u)
-        log_pz = ivae.log_normal(z, p_mean[:, None], p_logvar[:, None]).sum(-1)
-        log_qz = ivae.log_normal(z, mean[:, None], logvar[:, None]).sum(-1)
-        bound = torch.logsumexp(log_px + log_pz - log_qz, dim=1) - math.log(k)
-        return -bound.mean(-1)
+        return -importance_bound(self.model, params, x, u, eps).mean(-1)
 
     def lr_schedule(self) -> RowCosine:
         return RowCosine(self.epochs)
 
 
-def ivae_iw_fit(x: np.ndarray, segments: np.ndarray, seed: int, args) -> tuple[np.ndarray, list]:
-    """n̂ [T, d]: encoder means of the iVAE trained by the importance-weighted bound of
-    ``args.samples`` draws, ``args.restarts`` runs side by side, the lowest loss kept."""
+def train_ivae_iw(
+    x: np.ndarray, segments: np.ndarray, seed: int, samples: int, epochs: int, restarts: int
+):
+    """The iVAE trained by the importance-weighted bound of ``samples`` draws, ``restarts``
+    runs side by side: (its config, the method, the run of the lowest loss, the dataset, every
+    run's loss)."""
     t, d = x.shape
     data = _dataset(x, segments, seed)
     config = IVAEConfig(d, d, int(segments.max()) + 1, decoder_variance=1e-3)
-    method = ImportanceWeightedIVAE(config, t, samples=args.samples, epochs=args.epochs)
-    runs = [RunSpec(f"r{r}", "data", 100 * seed + r) for r in range(args.restarts)]
-    train = TrainConfig(3e-3, 128, args.epochs, args.epochs, 10**9)
+    method = ImportanceWeightedIVAE(config, t, samples=samples, epochs=epochs)
+    runs = [RunSpec(f"r{r}", "data", 100 * seed + r) for r in range(restarts)]
+    train = TrainConfig(3e-3, 128, epochs, epochs, 10**9)
     results = train_ensemble(method, train, runs, {"data": data}, progress=False)
     losses = [float(r.history[-1]["train_loss"]) for r in results]
-    best = results[int(np.argmin(losses))]
+    return config, method, results[int(np.argmin(losses))], data, losses
+
+
+def ivae_iw_fit(x: np.ndarray, segments: np.ndarray, seed: int, args) -> tuple[np.ndarray, list]:
+    """n̂ [T, d]: encoder means of the iVAE trained by the importance-weighted bound of
+    ``args.samples`` draws, ``args.restarts`` runs side by side, the lowest loss kept."""
+    config, method, best, data, losses = train_ivae_iw(
+        x, segments, seed, args.samples, args.epochs, args.restarts
+    )
     n_hat = _latents(method, best, data)
     cima = decoder_cima(config, best, n_hat)
     print(f"    ivae_iw, {args.samples} draws: decoder C_IMA {cima:.2f}", flush=True)

@@ -13,7 +13,7 @@ Per data seed, in nats per point of the z-scored x given the segment u:
   determinant is the sum of log ∂x_j/∂n_j, each a central finite difference in float64 of
   ``identvae.data.sem.node_value`` with the parents held fixed.
 - the iVAE trained by the importance-weighted bound of ``--samples`` draws
-  (``nonsens_flow.ImportanceWeightedIVAE``, as ``nonsens_flow.py --estimators ivae_iw``): its
+  (``nonsens_flow.train_ivae_iw``, as ``nonsens_flow.py --estimators ivae_iw``): its
   final training loss, and -log p(x | u) of the trained model estimated with ``--draws``
   importance draws per point (an upper bound that tightens as the draws grow). MCC of n̂ as the
   encoder mean and as the posterior mode (the encoder mean refined by 500 Adam steps on the
@@ -32,13 +32,12 @@ import time
 
 import numpy as np
 import torch
-from nonsens_flow import ImportanceWeightedIVAE, _dataset, _latents, flow_fit
+from nonsens_flow import _latents, flow_fit, importance_bound, train_ivae_iw
 
 from identvae.data import sem
 from identvae.metrics.mcc import mcc
 from identvae.models import ivae
 from identvae.models.ivae import IVAEConfig
-from identvae.train.ensemble import RunSpec, TrainConfig, train_ensemble
 
 STEP = 1e-6
 
@@ -61,22 +60,14 @@ def truth_nll(draw: sem.Hippo6Draw) -> tuple[float, float]:
 def ivae_nll(config: IVAEConfig, params, x: torch.Tensor, labels: torch.Tensor, draws: int):
     """-log p(x | u) per point, estimated with ``draws`` importance draws from q(z | x, u)."""
     generator = torch.Generator().manual_seed(0)
-    d = x.shape[-1]
     bounds = []
     with torch.no_grad():
         for start in range(0, len(x), 100):
             xb = x[None, start : start + 100]
             u = ivae.one_hot(config, labels[None, start : start + 100])
-            mean, logvar = ivae.encode(config, params, xb, u)
-            eps = torch.randn(draws, *mean.shape[1:], generator=generator)
-            z = mean + torch.exp(0.5 * logvar) * eps  # [draws, B, n]
-            out = ivae.decode(config, params, z.reshape(1, -1, config.latent_dim))
-            x_k = xb.expand(draws, -1, -1).reshape(1, -1, d)
-            log_px = ivae.log_likelihood(config, x_k, out).reshape(draws, -1)
-            p_mean, p_logvar = ivae.prior(config, params, u)
-            log_pz = ivae.log_normal(z, p_mean, p_logvar).sum(-1)
-            log_qz = ivae.log_normal(z, mean, logvar).sum(-1)
-            bounds.append(torch.logsumexp(log_px + log_pz - log_qz, 0) - math.log(draws))
+            shape = (1, draws, xb.shape[1], config.latent_dim)
+            eps = torch.randn(shape, generator=generator)
+            bounds.append(importance_bound(config, params, xb, u, eps)[0])
     return -float(torch.cat(bounds).mean())
 
 
@@ -114,19 +105,14 @@ def main() -> None:
         print(f"data seed {seed}: truth NLL {laplace:.3f} (Laplace), {gauss:.3f} (Gaussian)")
 
         start = time.perf_counter()
-        t, d = x.shape
-        model = IVAEConfig(d, d, int(segments.max()) + 1, decoder_variance=1e-3)
-        method = ImportanceWeightedIVAE(model, t, samples=args.samples, epochs=args.epochs)
-        train = TrainConfig(3e-3, 128, args.epochs, args.epochs, 10**9)
-        dataset = _dataset(x, segments, seed)
-        runs = [RunSpec("r0", "data", 100 * seed)]
-        (result,) = train_ensemble(method, train, runs, {"data": dataset}, progress=False)
+        model, method, result, dataset, (loss,) = train_ivae_iw(
+            x, segments, seed, args.samples, args.epochs, restarts=1
+        )
         params = {k: v[None] for k, v in result.state.items()}
         xt = torch.tensor(x, dtype=torch.float32)  # data.x is read-only
         labels = torch.tensor(segments, dtype=torch.long)
         mean = _latents(method, result, dataset)
         mode = posterior_mode(model, params, xt, labels, mean)
-        loss = float(result.history[-1]["train_loss"])
         print(
             f"  iVAE, {args.samples} draws, {args.epochs} epochs: training loss {loss:.3f}, "
             f"NLL ≤ {ivae_nll(model, params, xt, labels, args.draws):.3f} ({args.draws} draws); "
